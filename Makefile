@@ -1,0 +1,45 @@
+# Two commands: `make run` executes the series, `make test` runs every test.
+# Both create .venv and install the pinned requirements first when needed.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+NB ?=
+
+.PHONY: setup run test notebooks bench lint lab clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --disable-pip-version-check --quiet -r requirements.txt
+	$(BIN)/python -m pip install --disable-pip-version-check --quiet --no-deps -e .
+	touch $(STAMP)
+
+## Execute every notebook into build/ (executed copies + HTML); the tracked notebooks stay as they are.
+run: setup
+	$(BIN)/python tools/notebooks.py build $(NB)
+
+## Lint, unit tests and strict nbval of every notebook.
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest --nbval --nbval-current-env --nbval-cell-timeout=900 tests notebooks
+
+## For authors: re-execute the tracked notebooks in place (NB=notebooks/03_....ipynb for one).
+notebooks: setup
+	$(BIN)/python tools/notebooks.py execute $(NB)
+
+## Speed, memory and accuracy of every model (not part of the tests).
+bench: setup
+	$(BIN)/python -m benchmarks $(ARGS)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check helpers tests benchmarks tools
+
+lab: setup
+	$(BIN)/jupyter lab notebooks
+
+clean:
+	rm -rf build .pytest_cache .ruff_cache

@@ -1,0 +1,130 @@
+"""One model object for every algorithm of the series.
+
+Every fit function (SGD, SVD, ALS, the baselines) returns an :class:`MFModel`:
+
+.. math::  \\hat r_{ui} = \\mu + b_u + b_i + p_u^\\top q_i
+
+with the global mean ``mu``, user and item biases, user and item factors and the raw-id maps
+that say which row belongs to which userId / movieId. A model without biases has them at zero; a
+model without factors has ``k == 0``.
+
+**Unseen users and movies** (the policy of the whole series): a user or movie that the model never
+saw in training has no bias and no factors, so its terms are dropped. An unseen user gets
+``mu + b_i``, an unseen movie ``mu + b_u``, and both unseen get ``mu``. Predictions are clipped to
+the rating scale, 0.5 to 5 stars.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from helpers.matrix import index_of
+
+RATING_SCALE = (0.5, 5.0)
+
+
+@dataclass
+class MFModel:
+    """A fitted (biased) matrix factorization model. Shapes: n users, m items, k factors."""
+
+    global_mean: float
+    user_bias: np.ndarray  # (n,)
+    item_bias: np.ndarray  # (m,)
+    user_factors: np.ndarray  # (n, k)
+    item_factors: np.ndarray  # (m, k)
+    user_ids: np.ndarray  # (n,) raw userId, ascending
+    item_ids: np.ndarray  # (m,) raw movieId, ascending
+    name: str = "model"
+    params: dict = field(default_factory=dict)
+    history: dict[str, list[float]] = field(default_factory=dict)
+    rating_scale: tuple[float, float] = RATING_SCALE
+
+    def __post_init__(self) -> None:
+        n, m = len(self.user_ids), len(self.item_ids)
+        checks = {
+            "user_bias": (self.user_bias.shape, (n,)),
+            "item_bias": (self.item_bias.shape, (m,)),
+            "user_factors": (self.user_factors.shape[:1], (n,)),
+            "item_factors": (self.item_factors.shape[:1], (m,)),
+        }
+        for name, (got, want) in checks.items():
+            if got != want:
+                raise ValueError(f"{name} has leading shape {got}, expected {want}")
+        if self.user_factors.shape[1] != self.item_factors.shape[1]:
+            raise ValueError(
+                f"user_factors has k={self.user_factors.shape[1]} but item_factors has "
+                f"k={self.item_factors.shape[1]}"
+            )
+
+    @property
+    def k(self) -> int:
+        """Number of latent factors."""
+        return self.user_factors.shape[1]
+
+    @property
+    def n_users(self) -> int:
+        return len(self.user_ids)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids)
+
+    def user_index(self, user_ids) -> np.ndarray:
+        """Rows of raw userIds; -1 for users the model has not seen."""
+        return index_of(self.user_ids, user_ids)
+
+    def item_index(self, item_ids) -> np.ndarray:
+        """Rows of raw movieIds; -1 for movies the model has not seen."""
+        return index_of(self.item_ids, item_ids)
+
+    def predict(self, users, items, *, clip: bool = True) -> np.ndarray:
+        """Predicted stars for pairs of raw ``userId`` and ``movieId`` (array-likes of equal
+        length), following the unseen policy above; clipped to the rating scale by default."""
+        users = np.asarray(users)
+        items = np.asarray(items)
+        if users.shape != items.shape:
+            raise ValueError(
+                f"users and items must have the same shape, got {users.shape} and {items.shape}"
+            )
+        return self.predict_index(self.user_index(users), self.item_index(items), clip=clip)
+
+    def predict_index(self, u: np.ndarray, i: np.ndarray, *, clip: bool = True) -> np.ndarray:
+        """Like :meth:`predict` but with row numbers; -1 marks an unseen user or item."""
+        u = np.asarray(u, dtype=np.int64)
+        i = np.asarray(i, dtype=np.int64)
+        seen_u, seen_i = u >= 0, i >= 0
+        uu, ii = np.where(seen_u, u, 0), np.where(seen_i, i, 0)
+        pred = np.full(u.shape, self.global_mean, dtype=np.float64)
+        if self.n_users:
+            pred += np.where(seen_u, self.user_bias[uu], 0.0)
+        if self.n_items:
+            pred += np.where(seen_i, self.item_bias[ii], 0.0)
+        if self.k and self.n_users and self.n_items:
+            dot = np.einsum("nk,nk->n", self.user_factors[uu], self.item_factors[ii])
+            pred += np.where(seen_u & seen_i, dot, 0.0)
+        return self.clip(pred) if clip else pred
+
+    def score_all_items(self, u: int, *, clip: bool = False) -> np.ndarray:
+        """Predicted stars of user row ``u`` for every item, shape (m,). Unclipped by default,
+        because clipping creates ties at 5 stars that ranking should not see."""
+        scores = self.global_mean + self.item_bias + self.user_bias[u]
+        if self.k:
+            scores = scores + self.item_factors @ self.user_factors[u]
+        return self.clip(scores) if clip else scores
+
+    def clip(self, stars: np.ndarray) -> np.ndarray:
+        lo, hi = self.rating_scale
+        return np.clip(stars, lo, hi)
+
+    def __repr__(self) -> str:  # short and free of memory addresses, for notebooks
+        return (
+            f"MFModel(name={self.name!r}, users={self.n_users}, items={self.n_items}, "
+            f"k={self.k}, global_mean={self.global_mean:.4f})"
+        )
+
+
+def empty_factors(n: int) -> np.ndarray:
+    """A (n, 0) factor array, for models without latent factors."""
+    return np.zeros((n, 0), dtype=np.float64)

@@ -210,8 +210,13 @@ def build_matrix(
         user_ids = np.unique(raw_users)
     if item_ids is None:
         item_ids = np.unique(raw_items)
+    # integer ids are stored as int64 whatever the input width (int32 ids from a loader, say)
     user_ids = np.asarray(user_ids)
     item_ids = np.asarray(item_ids)
+    if np.issubdtype(user_ids.dtype, np.integer):
+        user_ids = user_ids.astype(np.int64)
+    if np.issubdtype(item_ids.dtype, np.integer):
+        item_ids = item_ids.astype(np.int64)
     for name, ids in (("user_ids", user_ids), ("item_ids", item_ids)):
         if len(ids) > 1 and np.any(ids[1:] <= ids[:-1]):
             raise ValueError(f"{name} must be strictly ascending (sorted, no repeats)")

@@ -18,6 +18,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 from nbconvert import HTMLExporter
+from nbconvert.preprocessors import CoalesceStreamsPreprocessor
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -26,7 +27,9 @@ VOLATILE_CELL_METADATA = ("execution", "ExecuteTime", "collapsed", "scrolled")
 
 
 def clean(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """Drop metadata that changes from run to run or machine to machine."""
+    """Drop metadata that changes from run to run or machine to machine, and merge consecutive
+    stream outputs (the kernel splits printed text into chunks differently from run to run)."""
+    nb, _ = CoalesceStreamsPreprocessor().preprocess(nb, {})
     nb.metadata = nbformat.from_dict(
         {
             "kernelspec": KERNELSPEC,

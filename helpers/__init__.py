@@ -2,8 +2,9 @@
 
 Modules: ``data`` (download, load, clean MovieLens), ``matrix`` (index maps and sparse rating
 matrix), ``splits`` (train/test splits), ``model`` (the model object every algorithm returns),
-``sgd``, ``svd``, ``als`` (the algorithms), ``metrics`` (rating and ranking metrics, baselines,
-cross-validation), ``recommend`` (top-N, similar movies, fold-in, explanations), ``plots``.
+``baselines`` (global mean, damped biases, most popular), ``sgd``, ``svd``, ``als`` (the
+algorithms), ``metrics`` (rating and ranking metrics), ``evaluation`` (cross-validation, honest
+tuning), ``recommend`` (top-N, similar movies, fold-in, explanations), ``plots``.
 """
 
 __version__ = "0.1.0"

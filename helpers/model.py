@@ -23,6 +23,8 @@ import numpy as np
 from helpers.matrix import index_of
 
 RATING_SCALE = (0.5, 5.0)
+#: Pairs whose factor rows are gathered at once by ``predict``.
+PREDICT_CHUNK = 65_536
 
 
 @dataclass
@@ -102,8 +104,14 @@ class MFModel:
         if self.n_items:
             pred += np.where(seen_i, self.item_bias[ii], 0.0)
         if self.k and self.n_users and self.n_items:
-            dot = np.einsum("nk,nk->n", self.user_factors[uu], self.item_factors[ii])
-            pred += np.where(seen_u & seen_i, dot, 0.0)
+            both = np.flatnonzero(seen_u & seen_i)
+            flat = pred.reshape(-1)
+            uu, ii = uu.reshape(-1), ii.reshape(-1)
+            for start in range(0, len(both), PREDICT_CHUNK):  # O(chunk * k) temporary memory
+                at = both[start : start + PREDICT_CHUNK]
+                flat[at] += np.einsum(
+                    "nk,nk->n", self.user_factors[uu[at]], self.item_factors[ii[at]]
+                )
         return self.clip(pred) if clip else pred
 
     def score_all_items(self, u: int, *, clip: bool = False) -> np.ndarray:

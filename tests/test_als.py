@@ -1,0 +1,231 @@
+"""Alternating least squares: exact half-steps, monotone objective, fast = naive, error paths."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from helpers.als import als_half_step, als_objective, bucket_summary, fit_als, fit_als_zeros
+from helpers.matrix import build_matrix, csr_from_triples
+
+K = 3  # k + 1 = 4: rows with <= 4 ratings take the dual path, the others the primal one
+COUNTS = [0, 1, 1, 2, 3, 4, 5, 7, 12, 0, 30]  # ratings per row, 0 to "many"
+
+
+def random_side(counts, n_cols=40, k=K, seed=0):
+    """A CSR whose rows have exactly ``counts`` ratings, plus random factors of the other side."""
+    rng = np.random.default_rng(seed)
+    rows, cols = [], []
+    for r, c in enumerate(counts):
+        rows += [r] * c
+        cols += sorted(rng.choice(n_cols, size=c, replace=False).tolist())
+    values = rng.choice(np.arange(0.5, 5.5, 0.5), size=len(rows))
+    csr = csr_from_triples(np.array(rows), np.array(cols), values, len(counts), n_cols)
+    return csr, rng.normal(0, 0.7, (n_cols, k)), rng.normal(0, 0.3, n_cols)
+
+
+def naive_half_step(csr, q, b, mu, reg, weighted):
+    """One np.linalg.solve per row, straight from the normal equations."""
+    k1 = q.shape[1] + 1
+    out = np.zeros((csr.n_rows, k1))
+    for r in range(csr.n_rows):
+        cols, vals = csr.row(r)
+        if len(cols) == 0:
+            continue
+        x = np.column_stack([np.ones(len(cols)), q[cols]])
+        lam = reg * len(cols) if weighted else reg
+        out[r] = np.linalg.solve(x.T @ x + lam * np.eye(k1), x.T @ (vals - mu - b[cols]))
+    return out[:, 0], out[:, 1:]
+
+
+def small_ratings(seed=0, n_users=30, n_items=25, density=0.3):
+    rng = np.random.default_rng(seed)
+    mask = rng.random((n_users, n_items)) < density
+    u, i = np.nonzero(mask)
+    p, q = rng.normal(0, 1, (n_users, 2)), rng.normal(0, 1, (n_items, 2))
+    stars = np.clip(3.5 + np.sum(p[u] * q[i], axis=1) + rng.normal(0, 0.3, len(u)), 0.5, 5)
+    return pd.DataFrame({"userId": u + 1, "movieId": i + 100, "rating": stars})
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("chunk_entries", [3, 2**17])
+def test_fast_half_step_equals_naive_per_row_solve(weighted, chunk_entries):
+    csr, q, b = random_side(COUNTS)
+    assert set(csr.counts().tolist()) >= {0, 1, K + 1, 30}  # dual, primal and empty rows
+    fast_b, fast_p = als_half_step(
+        csr, q, b, 3.4, reg=0.3, weighted=weighted, chunk_entries=chunk_entries
+    )
+    slow_b, slow_p = naive_half_step(csr, q, b, 3.4, 0.3, weighted)
+    np.testing.assert_allclose(fast_b, slow_b, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(fast_p, slow_p, rtol=1e-10, atol=1e-12)
+
+
+def test_rows_without_ratings_get_zero_bias_and_factors():
+    csr, q, b = random_side(COUNTS)
+    bias, factors = als_half_step(csr, q, b, 3.0, reg=0.1)
+    empty = csr.counts() == 0
+    assert np.all(bias[empty] == 0) and np.all(factors[empty] == 0)
+    assert np.all(np.abs(factors[~empty]).sum(axis=1) > 0)
+
+
+def test_one_rating_by_hand():
+    # design row [1, q] = [1, 2], target r - mu - b_i = 4 - 3 - 0 = 1, lambda = 1:
+    # x = [1, 2] * 1 / (1 + 4 + 1) = [1/6, 2/6]
+    csr = csr_from_triples(np.array([0]), np.array([0]), np.array([4.0]), 1, 1)
+    bias, factors = als_half_step(csr, np.array([[2.0]]), np.zeros(1), 3.0, reg=1.0)
+    np.testing.assert_allclose(bias, [1 / 6])
+    np.testing.assert_allclose(factors, [[2 / 6]])
+
+
+def gradient(matrix, mu, bu, bi, p, q, reg, weighted, side):
+    """Gradient of the ALS objective wrt [b, factors] of one side, looping over ratings."""
+    g_b = np.zeros(len(bu) if side == "user" else len(bi))
+    g_f = np.zeros((len(g_b), p.shape[1]))
+    for u, i, r in zip(matrix.users, matrix.items, matrix.values, strict=True):
+        e = r - (mu + bu[u] + bi[i] + p[u] @ q[i])
+        row, other = (u, q[i]) if side == "user" else (i, p[u])
+        g_b[row] -= 2 * e
+        g_f[row] -= 2 * e * other
+    csr = matrix.by_user if side == "user" else matrix.by_item
+    w = csr.counts() if weighted else np.ones(len(g_b))
+    b, f = (bu, p) if side == "user" else (bi, q)
+    return g_b + 2 * reg * w * b, g_f + 2 * reg * w[:, None] * f
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_each_half_step_is_the_exact_minimiser(weighted):
+    matrix = build_matrix(small_ratings())
+    rng = np.random.default_rng(1)
+    mu = matrix.values.mean()
+    p, q = rng.normal(0, 0.5, (matrix.n_users, 4)), rng.normal(0, 0.5, (matrix.n_items, 4))
+    bu, bi = rng.normal(0, 0.2, matrix.n_users), rng.normal(0, 0.2, matrix.n_items)
+    args = {"reg": 0.2, "weighted": weighted}
+    # before the step the gradient is far from zero; after it, zero up to rounding
+    g_b, g_f = gradient(matrix, mu, bu, bi, p, q, 0.2, weighted, "user")
+    assert np.abs(g_b).max() > 0.1 and np.abs(g_f).max() > 0.1
+    bu, p = als_half_step(matrix.by_user, q, bi, mu, **args)
+    for g in gradient(matrix, mu, bu, bi, p, q, 0.2, weighted, "user"):
+        np.testing.assert_allclose(g, 0, atol=1e-9)
+    bi, q = als_half_step(matrix.by_item, p, bu, mu, **args)
+    for g in gradient(matrix, mu, bu, bi, p, q, 0.2, weighted, "item"):
+        np.testing.assert_allclose(g, 0, atol=1e-9)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_objective_never_increases(weighted):
+    train = small_ratings(seed=2)
+    model = fit_als(train, k=5, reg=0.05, iterations=12, weighted=weighted, seed=3)
+    obj = np.array(model.history["objective"])
+    assert len(obj) == 12
+    assert np.all(np.diff(obj) <= 1e-9 * obj[:-1])
+    assert obj[-1] < obj[0]
+    # the recorded value is the objective of the returned parameters
+    final = als_objective(
+        train,
+        model.global_mean,
+        model.user_bias,
+        model.item_bias,
+        model.user_factors,
+        model.item_factors,
+        reg=0.05,
+        weighted=weighted,
+    )
+    assert final == pytest.approx(obj[-1], rel=1e-12)
+
+
+def test_history_and_model_fields():
+    train = small_ratings(seed=4)
+    valid = small_ratings(seed=5).head(40)
+    model = fit_als(train, k=4, reg=0.1, iterations=3, weighted=True, valid=valid)
+    assert model.name == "ALS-WR" and model.k == 4
+    assert model.global_mean == pytest.approx(train["rating"].mean())
+    assert model.history["iteration"] == [1, 2, 3]
+    assert set(model.history) == {"iteration", "objective", "train_rmse", "valid_rmse"}
+    assert all(len(v) == 3 for v in model.history.values())
+    assert model.params["reg"] == 0.1 and model.params["weighted"] is True
+    pred = model.predict(train["userId"], train["movieId"])
+    assert np.sqrt(np.mean((pred - train["rating"]) ** 2)) == pytest.approx(
+        model.history["train_rmse"][-1]
+    )
+
+
+def test_fits_low_rank_data_better_than_the_mean():
+    train = small_ratings(seed=6, density=0.6)
+    model = fit_als(train, k=2, reg=0.05, iterations=10)
+    assert model.history["train_rmse"][-1] < 0.5 * train["rating"].std()
+
+
+def test_deterministic_for_a_seed():
+    train = small_ratings(seed=7)
+    a = fit_als(train, k=3, iterations=3, seed=11)
+    b = fit_als(train, k=3, iterations=3, seed=11)
+    c = fit_als(train, k=3, iterations=3, seed=12)
+    np.testing.assert_array_equal(a.user_factors, b.user_factors)
+    np.testing.assert_array_equal(a.item_factors, b.item_factors)
+    assert a.history == b.history
+    assert not np.allclose(a.item_factors, c.item_factors)
+
+
+def test_missing_as_zero_pitfall_predicts_far_too_low():
+    train = small_ratings(seed=8, density=0.3)
+    zeros = fit_als_zeros(train, k=3, reg=0.1, iterations=8)
+    obj = np.array(zeros.history["objective"])
+    assert np.all(np.diff(obj) <= 1e-9 * obj[:-1])
+    dense0 = build_matrix(train).to_dense(fill=0.0)
+    p, q = zeros.user_factors, zeros.item_factors
+    direct = np.sum((dense0 - p @ q.T) ** 2) + 0.1 * (np.sum(p**2) + np.sum(q**2))
+    assert obj[-1] == pytest.approx(direct, rel=1e-9)
+    # unseen cells are pulled towards 0 stars: their mean prediction is far below the data's mean
+    dense = build_matrix(train).to_dense()
+    unseen = np.argwhere(np.isnan(dense))
+    pred = zeros.predict_index(unseen[:, 0], unseen[:, 1])
+    assert pred.mean() < 0.5 * train["rating"].mean()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"k": 0}, ValueError, "k must be >= 1, got 0"),
+        ({"k": 2.5}, TypeError, "k must be an integer"),
+        ({"reg": -0.1}, ValueError, "reg must be a positive finite number, got -0.1"),
+        ({"reg": 0.0}, ValueError, "reg must be a positive"),
+        ({"reg": "a lot"}, TypeError, "reg must be a number"),
+        ({"iterations": 0}, ValueError, "iterations must be >= 1"),
+    ],
+)
+def test_bad_hyper_parameters(kwargs, error, match):
+    train = small_ratings()
+    with pytest.raises(error, match=match):
+        fit_als(train, **kwargs)
+    if "iterations" not in kwargs:
+        with pytest.raises(error, match=match):
+            fit_als_zeros(train, **kwargs)
+
+
+def test_bad_input():
+    with pytest.raises(TypeError, match="expected a pandas DataFrame"):
+        fit_als(np.zeros((3, 3)))
+    csr, q, b = random_side([1, 2])
+    with pytest.raises(ValueError, match="the ratings have 40 columns"):
+        als_half_step(csr, q[:5], b[:5], 3.0, reg=0.1)
+    with pytest.raises(ValueError, match="reg must be a positive"):
+        als_half_step(csr, q, b, 3.0, reg=-1.0)
+
+
+def test_residuals_of_a_half_step_are_r_minus_prediction():
+    csr, q, b = random_side(COUNTS)
+    resid = np.full(csr.nnz, np.nan)
+    bias, factors = als_half_step(csr, q, b, 3.4, reg=0.3, residuals=resid)
+    rows = csr.row_of_entry()
+    pred = 3.4 + bias[rows] + b[csr.indices] + np.sum(factors[rows] * q[csr.indices], axis=1)
+    np.testing.assert_allclose(resid, csr.values - pred, atol=1e-12)
+
+
+def test_bucket_summary_counts_every_rating_once():
+    counts = np.array([0, 1, 2, 3, 3, 5, 9, 60, 0])
+    table = bucket_summary(counts, k=4, chunk_entries=8)
+    assert table["rows"].sum() == 7 and table["ratings"].sum() == counts.sum()
+    assert table["ratings per row"].tolist() == ["1–1", "2–2", "3–4", "5–5", "9–16", "33–64"]
+    assert table["system"].tolist()[:4] == ["dual ≤1×1", "dual ≤2×2", "dual ≤4×4", "dual ≤5×5"]
+    assert set(table["system"].tolist()[4:]) == {"primal 5×5"}
+    assert table.loc[2, "padded"] == 6  # two rows with 3 ratings, padded to 3
+    assert np.all(table["padded"] >= table["ratings"])

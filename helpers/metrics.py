@@ -294,7 +294,11 @@ def rank_lists(
     test = _frame(test, "test")
     k = _positive_int(k, "k")
     chunk_size = _positive_int(chunk_size, "chunk_size")
-    if isinstance(threshold, bool) or not np.isfinite(threshold):
+    if (
+        isinstance(threshold, bool)
+        or not isinstance(threshold, int | float | np.number)
+        or not np.isfinite(threshold)
+    ):
         raise ValueError(f"threshold must be a finite number of stars, got {threshold!r}")
 
     catalogue, item_counts = np.unique(train["movieId"].to_numpy(), return_counts=True)

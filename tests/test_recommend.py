@@ -1,0 +1,572 @@
+"""Tests of helpers.recommend: top-N, similar movies, title matching, fold-in, explanations."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from helpers.als import als_half_step, fit_als
+from helpers.matrix import build_matrix
+from helpers.model import MFModel, empty_factors
+from helpers.recommend import (
+    Explanation,
+    NewUser,
+    TitleError,
+    explain,
+    find_movie,
+    find_titles,
+    fold_in,
+    movie_table,
+    parse_ratings,
+    similar_movies,
+    top_n,
+)
+
+N_USERS, N_ITEMS, K = 40, 30, 3
+FIRST_MOVIE = 10  # movieIds 10..39, userIds 1..40
+
+# A few real-looking titles for the matching rules; the rest are "Movie j (2000)".
+TITLES = {
+    10: "Toy Story (1995)",
+    11: "Toy Story 2 (1999)",
+    12: "Matrix, The (1999)",
+    13: "Emma (1996)",
+    14: "Emma (1996)",  # MovieLens lists two different movies under this exact title
+    15: "Emma (2009)",
+    16: "Hamlet (1948)",
+    17: "Hamlet (1996)",
+    18: "Babylon 5",  # no year
+    19: "Star Wars: Episode IV - A New Hope (1977)",
+    20: "Spirited Away (Sen to Chihiro no kamikakushi) (2001)",
+    21: "Seven (a.k.a. Se7en) (1995)",
+}
+
+
+def _movies() -> pd.DataFrame:
+    ids = np.arange(FIRST_MOVIE, FIRST_MOVIE + N_ITEMS)
+    titles = [TITLES.get(int(j), f"Movie {j} (2000)") for j in ids]
+    genres = ["Adventure|Animation"] + ["Drama"] * (N_ITEMS - 1)
+    # one movie that nobody rated: known title, but the model has no factors for it
+    return pd.DataFrame(
+        {
+            "movieId": [*ids, 99],
+            "title": [*titles, "Nobody Rated This (2001)"],
+            "genres": [*genres, "Comedy"],
+        }
+    )
+
+
+def _ratings(seed: int = 0) -> pd.DataFrame:
+    """Half-star ratings of a rank-3 taste matrix plus noise, about half of the cells observed."""
+    rng = np.random.default_rng(seed)
+    P = rng.normal(size=(N_USERS, K))
+    Q = rng.normal(size=(N_ITEMS, K))
+    full = 3.5 + 0.6 * (P @ Q.T) / np.sqrt(K) + rng.normal(0, 0.3, (N_USERS, N_ITEMS))
+    mask = rng.random((N_USERS, N_ITEMS)) < 0.5
+    mask[:, 0] = True  # Toy Story: rated by everyone
+    mask[:, N_ITEMS - 1] = False
+    mask[:2, N_ITEMS - 1] = True  # the last movie has only two ratings
+    u, i = np.nonzero(mask)
+    stars = np.clip(np.round(full[u, i] * 2) / 2, 0.5, 5.0)
+    return pd.DataFrame({"userId": u + 1, "movieId": i + FIRST_MOVIE, "rating": stars})
+
+
+@pytest.fixture(scope="module")
+def movies() -> pd.DataFrame:
+    return _movies()
+
+
+@pytest.fixture(scope="module")
+def train() -> pd.DataFrame:
+    return _ratings()
+
+
+@pytest.fixture(scope="module", params=[False, True], ids=["plain", "weighted"])
+def als(request, train) -> MFModel:
+    weighted = request.param
+    return fit_als(train, k=K, reg=0.05 if weighted else 0.5, iterations=30, weighted=weighted)
+
+
+def _tiny_model(item_factors, item_bias=None, user_factors=None) -> MFModel:
+    """One user (id 1) and items 100, 101, ... with the given factors."""
+    item_factors = np.asarray(item_factors, dtype=float)
+    m, k = item_factors.shape
+    return MFModel(
+        global_mean=3.0,
+        user_bias=np.array([0.25]),
+        item_bias=np.zeros(m) if item_bias is None else np.asarray(item_bias, dtype=float),
+        user_factors=np.ones((1, k)) if user_factors is None else np.asarray(user_factors),
+        item_factors=item_factors,
+        user_ids=np.array([1]),
+        item_ids=np.arange(100, 100 + m),
+        name="tiny",
+        params={"reg": 0.1},
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# top_n
+# --------------------------------------------------------------------------------------------
+
+
+def test_top_n_hand_computed_order_scores_and_tie_break():
+    # scores 3.25 + b_i + (f1 + f2): item 100 -> 4.25, 101 -> 5.75, 102 -> 4.25, 103 -> 2.25
+    model = _tiny_model([[1.0, 0.0], [1.0, 1.0], [0.5, 0.5], [-1.0, 0.0]], item_bias=[0, 0.5, 0, 0])
+    recs = top_n(model, 1, 3, exclude=())
+    assert recs["movieId"].tolist() == [101, 100, 102]  # the 4.25 tie goes to the smaller id
+    np.testing.assert_allclose(recs["score"], [5.75, 4.25, 4.25])
+    np.testing.assert_allclose(recs["predicted"], [5.0, 4.25, 4.25])  # clipped like predict
+
+
+def test_top_n_never_recommends_a_rated_movie(als, train):
+    for user in als.user_ids:
+        recs = top_n(als, int(user), 10, exclude=train)
+        rated = set(train.loc[train["userId"] == user, "movieId"])
+        assert rated, "every synthetic user rated something"
+        assert not rated & set(recs["movieId"])
+    # the same with the user's rated ids given as a list
+    rated = train.loc[train["userId"] == 3, "movieId"].tolist()
+    assert not set(rated) & set(top_n(als, 3, 50, exclude=rated)["movieId"])
+
+
+def test_top_n_with_n_larger_than_the_candidates_returns_all_of_them(als, train):
+    recs = top_n(als, 5, 1000, exclude=train)
+    rated = set(train.loc[train["userId"] == 5, "movieId"])
+    assert set(recs["movieId"]) == set(als.item_ids) - rated
+    assert recs["score"].is_monotonic_decreasing
+    expected = als.predict(np.full(len(recs), 5), recs["movieId"])
+    np.testing.assert_allclose(recs["predicted"], expected)
+
+
+def test_top_n_min_ratings_leaves_out_rarely_rated_movies(als, train):
+    recs = top_n(als, 3, 1000, exclude=(), counts=train, min_ratings=3)
+    assert FIRST_MOVIE + N_ITEMS - 1 not in set(recs["movieId"])  # only 2 ratings
+    assert len(recs) == N_ITEMS - 1
+
+
+def test_top_n_adds_titles_years_and_genres(als, train, movies):
+    recs = top_n(als, 1, 1000, exclude=(), movies=movies)
+    assert list(recs.columns) == ["movieId", "title", "year", "genres", "score", "predicted"]
+    toy = recs.loc[recs["movieId"] == 10].iloc[0]
+    assert (toy["title"], toy["year"], toy["genres"]) == (
+        "Toy Story (1995)",
+        1995,
+        "Adventure, Animation",
+    )
+    assert pd.isna(recs.loc[recs["movieId"] == 18, "year"].iloc[0])  # "Babylon 5" has no year
+
+
+def test_top_n_works_for_a_model_without_factors(train):
+    mu = train["rating"].mean()
+    ids = np.unique(train["movieId"])
+    means = train.groupby("movieId")["rating"].mean().to_numpy()
+    model = MFModel(
+        mu,
+        np.zeros(N_USERS),
+        means - mu,
+        empty_factors(N_USERS),
+        empty_factors(len(ids)),
+        np.arange(1, N_USERS + 1),
+        ids,
+        name="item means",
+    )
+    recs = top_n(model, 1, 3, exclude=train)
+    unrated = train.loc[~train["movieId"].isin(train.loc[train["userId"] == 1, "movieId"])]
+    best = unrated.groupby("movieId")["rating"].mean().sort_values(ascending=False, kind="stable")
+    np.testing.assert_allclose(recs["score"], best.to_numpy()[:3])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"user_id": 999}, ValueError, "user 999 is not in the model"),
+        ({"user_id": "1"}, TypeError, "user_id must be an integer"),
+        ({"n": 0}, ValueError, "n must be at least 1"),
+        ({"n": 2.5}, TypeError, "n must be an integer"),
+        ({"exclude": "Toy Story"}, TypeError, "exclude must be the training ratings"),
+        ({"min_ratings": 5}, TypeError, "min_ratings needs counts="),
+    ],
+)
+def test_top_n_bad_arguments(als, kwargs, error, message):
+    args = {"user_id": 1, "n": 5, "exclude": ()} | kwargs
+    with pytest.raises(error, match=re.escape(message)):
+        top_n(als, args.pop("user_id"), args.pop("n"), **args)
+
+
+def test_top_n_rejects_something_that_is_not_a_model():
+    with pytest.raises(TypeError, match="model must be an MFModel"):
+        top_n("ALS", 1, 5, exclude=())
+
+
+# --------------------------------------------------------------------------------------------
+# similar_movies
+# --------------------------------------------------------------------------------------------
+
+
+def test_similar_movies_hand_computed_cosines():
+    s = 1 / np.sqrt(2)
+    model = _tiny_model([[2.0, 0.0], [1.0, 1.0], [0.0, 3.0], [-1.0, 0.0], [0.0, 0.0]])
+    counts = pd.Series(50, index=model.item_ids)
+    sims = similar_movies(model, 100, 10, counts=counts)
+    assert sims["movieId"].tolist() == [101, 102, 104, 103]  # the zero vector is similar to nothing
+    np.testing.assert_allclose(sims["similarity"], [s, 0.0, 0.0, -1.0], atol=1e-12)
+    assert 100 not in set(sims["movieId"])
+
+
+def test_similar_movies_excludes_the_movie_itself_and_respects_min_ratings(als, train, movies):
+    counts = train["movieId"].value_counts()
+    for movie in als.item_ids[: N_ITEMS - 1]:
+        sims = similar_movies(als, int(movie), 100, counts=train, min_ratings=3)
+        assert int(movie) not in set(sims["movieId"])
+        assert (counts.reindex(sims["movieId"]).to_numpy() >= 3).all()
+        assert len(sims) == N_ITEMS - 2  # everything but itself and the twice-rated movie
+        assert sims["similarity"].is_monotonic_decreasing
+    by_title = similar_movies(als, "toy story", 5, counts=train, movies=movies)
+    by_id = similar_movies(als, 10, 5, counts=train, movies=movies)
+    pd.testing.assert_frame_equal(by_title, by_id)
+
+
+def test_similar_movies_guard_against_a_rarely_rated_movie(als, train):
+    rare = FIRST_MOVIE + N_ITEMS - 1
+    with pytest.raises(ValueError, match=r"has 2 rating\(s\), fewer than min_ratings=3.*prior"):
+        similar_movies(als, rare, 5, counts=train, min_ratings=3)
+    assert len(similar_movies(als, rare, 5, counts=train, min_ratings=0)) == 5
+
+
+def test_similar_movies_needs_factors(train):
+    model = MFModel(
+        3.5,
+        np.zeros(1),
+        np.zeros(2),
+        empty_factors(1),
+        empty_factors(2),
+        np.array([1]),
+        np.array([10, 11]),
+    )
+    with pytest.raises(ValueError, match=r"no latent factors \(k=0\)"):
+        similar_movies(model, 10, 5, counts=train)
+
+
+def test_similar_movies_bad_arguments(als, train):
+    with pytest.raises(ValueError, match="movie 5 is not in the model"):
+        similar_movies(als, 5, 3, counts=train, min_ratings=0)
+    with pytest.raises(TypeError, match="counts must be the training ratings"):
+        similar_movies(als, 10, 3, counts=[1, 2, 3])
+    with pytest.raises(TypeError, match="pass movies="):
+        similar_movies(als, "Toy Story", 3, counts=train)
+
+
+# --------------------------------------------------------------------------------------------
+# Title matching
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "movie_id"),
+    [
+        ("Toy Story (1995)", 10),
+        ("toy story", 10),
+        ("  TOY   story  ", 10),
+        ("Toy Story 2", 11),
+        ("Matrix, The (1999)", 12),
+        ("the matrix", 12),
+        ("The Matrix (1999)", 12),
+        ("Emma (2009)", 15),
+        ("Hamlet (1996)", 17),
+        ("babylon 5", 18),
+        ("Spirited Away", 20),
+        ("sen to chihiro no kamikakushi (2001)", 20),
+        ("Se7en", 21),
+        ("seven (1995)", 21),
+        (14, 14),
+    ],
+)
+def test_find_movie_matches_case_year_and_article(movies, query, movie_id):
+    assert find_movie(query, movies) == movie_id
+
+
+def test_find_movie_ambiguous_title_lists_the_candidates(movies):
+    with pytest.raises(TitleError, match="'Hamlet' is ambiguous: it matches 2 movies") as err:
+        find_movie("Hamlet", movies)
+    assert "'Hamlet (1948)' (movieId 16)" in str(err.value)
+    assert "'Hamlet (1996)' (movieId 17)" in str(err.value)
+    # the same title and year twice: only the movieId tells them apart
+    with pytest.raises(
+        ValueError,
+        match=r"matches 2 movies: 'Emma \(1996\)' \(movieId 13\), "
+        r"'Emma \(1996\)' \(movieId 14\)\. Add the year, or give the movieId",
+    ):
+        find_movie("emma (1996)", movies)
+
+
+def test_find_movie_close_misses_get_suggestions(movies):
+    with pytest.raises(
+        TitleError,
+        match=r"no movie is titled 'Toy Stroy'\. Did you mean: "
+        r"'Toy Story \(1995\)' \(movieId 10\)",
+    ):
+        find_movie("Toy Stroy", movies)
+    with pytest.raises(TitleError, match=r"Did you mean: 'Star Wars: Episode IV"):
+        find_movie("star wars", movies)
+    with pytest.raises(TitleError, match="no title is close; search with find_titles"):
+        find_movie("qwertyuiop zzz", movies)
+
+
+def test_find_movie_bad_queries(movies):
+    with pytest.raises(TitleError, match="the title is empty"):
+        find_movie("   ", movies)
+    with pytest.raises(TitleError, match="there is no movie with movieId 12345"):
+        find_movie(12345, movies)
+    with pytest.raises(TypeError, match=r"title \(str\) or movieId \(int\), got float 1\.5"):
+        find_movie(1.5, movies)
+    with pytest.raises(ValueError, match=r"movies table lacks column\(s\) \['title'\]"):
+        find_movie("Toy Story", movies[["movieId"]])
+
+
+def test_find_titles_searches_substrings(movies):
+    found = find_titles("toy", movies)
+    assert found["movieId"].tolist() == [10, 11]
+    assert found["title"].tolist() == ["Toy Story (1995)", "Toy Story 2 (1999)"]
+
+
+def test_movie_table_accepts_a_loader_style_table(movies):
+    """Genres as lists, and a year column, as helpers.data.load_movies gives them."""
+    loaded = movies.assign(
+        genres=movies["genres"].str.split("|"),
+        year=pd.array([1995, *([pd.NA] * (len(movies) - 1))], dtype="Int16"),
+    )
+    table = movie_table(loaded)
+    assert table.loc[10, "genres"] == "Adventure, Animation"
+    assert table.loc[10, "year"] == 1995
+
+
+# --------------------------------------------------------------------------------------------
+# fold_in
+# --------------------------------------------------------------------------------------------
+
+
+def test_fold_in_reproduces_a_trained_user(als, train, movies):
+    """Folding a training user back in with their own ratings is one more ALS user half-step:
+    exactly that half-step's row, and close to the trained row (ALS has converged)."""
+    reg, weighted = als.params["reg"], als.params["weighted"]
+    matrix = build_matrix(train)
+    bias, factors = als_half_step(
+        matrix.by_user, als.item_factors, als.item_bias, als.global_mean, reg=reg, weighted=weighted
+    )
+    for user in (1, 7, 40):
+        mine = train.loc[train["userId"] == user]
+        me = fold_in(
+            als,
+            dict(zip(mine["movieId"].tolist(), mine["rating"].tolist(), strict=True)),
+            movies=movies,
+        )
+        u = user - 1
+        np.testing.assert_allclose(me.bias, bias[u], rtol=0, atol=1e-10)
+        np.testing.assert_allclose(me.factors, factors[u], rtol=0, atol=1e-10)
+        np.testing.assert_allclose(me.bias, als.user_bias[u], atol=5e-3)
+        np.testing.assert_allclose(me.factors, als.user_factors[u], atol=5e-3)
+
+
+def test_fold_in_solves_the_ridge_normal_equations(als, movies):
+    """Independent check: (X'X + lam I) [b, p] = X'(r - mu - b_i) with rows X = [1, q_i]."""
+    ratings = {"Toy Story": 5, "the matrix": 4.5, "Hamlet (1948)": 1, 25: 3}
+    me = fold_in(als, ratings, movies=movies, reg=0.3, weighted=True)
+    items = als.item_index([10, 12, 16, 25])
+    X = np.hstack([np.ones((4, 1)), als.item_factors[items]])
+    y = np.array([5, 4.5, 1, 3]) - als.global_mean - als.item_bias[items]
+    lam = 0.3 * 4
+    lhs = (X.T @ X + lam * np.eye(K + 1)) @ np.concatenate([[me.bias], me.factors])
+    np.testing.assert_allclose(lhs, X.T @ y, atol=1e-10)
+
+
+def test_fold_in_returns_a_usable_new_user(als, train, movies):
+    ratings = {"Toy Story": 5, "the matrix": 4.5, "Emma (2009)": 1}
+    me = fold_in(als, ratings, movies=movies)
+    assert isinstance(me, NewUser)
+    assert me.user_id == N_USERS + 1
+    assert me.model.n_users == als.n_users + 1 and als.n_users == N_USERS  # original untouched
+    assert me.ratings["movieId"].tolist() == [10, 12, 15]
+    assert me.ratings["title"].tolist() == ["Toy Story (1995)", "Matrix, The (1999)", "Emma (2009)"]
+    recs = top_n(me.model, me.user_id, 1000, exclude=me.ratings)
+    assert len(recs) == N_ITEMS - 3 and not {10, 12, 15} & set(recs["movieId"])
+    expected = als.global_mean + me.bias + als.item_bias + als.item_factors @ me.factors
+    scored = pd.Series(expected, index=als.item_ids)
+    np.testing.assert_allclose(recs["score"], scored.loc[recs["movieId"]].to_numpy())
+    # a chosen id is inserted in order; ids must stay unique
+    me0 = fold_in(als, ratings, movies=movies, user_id=0)
+    assert me0.model.user_ids[0] == 0 and me0.model.user_bias[0] == me.bias
+    with pytest.raises(ValueError, match="user_id 3 is already in the model"):
+        fold_in(als, ratings, movies=movies, user_id=3)
+
+
+@pytest.mark.parametrize(
+    ("ratings", "error", "message"),
+    [
+        ({}, ValueError, "ratings is empty: rate at least one movie"),
+        ([("Toy Story", 5)], TypeError, "ratings must be a dict of title (or movieId) -> stars"),
+        (
+            {"Toy Stroy": 4},
+            ValueError,
+            "no movie is titled 'Toy Stroy'. Did you mean: 'Toy Story (1995)'",
+        ),
+        ({"Nothing Like Any Title At All": 4}, ValueError, "no title is close"),
+        ({"Hamlet": 4}, ValueError, "'Hamlet' is ambiguous: it matches 2 movies"),
+        ({"Toy Story": 6}, ValueError, "'Toy Story': 6.0 is outside 0.5–5.0 stars"),
+        ({"Toy Story": 0}, ValueError, "'Toy Story': 0.0 is outside 0.5–5.0 stars"),
+        ({"Toy Story": 3.3}, ValueError, "'Toy Story': 3.3 is not on the half-star grid"),
+        ({"Toy Story": float("nan")}, ValueError, "'Toy Story': nan is not a number of stars"),
+        ({"Toy Story": "4"}, TypeError, "the rating of 'Toy Story' is '4' (str); give a number"),
+        ({"Toy Story": True}, TypeError, "the rating of 'Toy Story' is True (bool)"),
+        ({"Toy Story": None}, TypeError, "the rating of 'Toy Story' is None (NoneType)"),
+        (
+            {1.5: 4},
+            TypeError,
+            "1.5 is a float; a movie must be given by its title (str) or movieId",
+        ),
+        ({("Toy Story",): 4}, TypeError, "is a tuple; a movie must be given by its title"),
+        (
+            {"Toy Story": 4, "toy story (1995)": 5},
+            ValueError,
+            "'toy story (1995)' and 'Toy Story' are the same movie (Toy Story (1995)); "
+            "rate it once",
+        ),
+        (
+            {"Nobody Rated This": 4},
+            ValueError,
+            "'Nobody Rated This (2001)' has no ratings in the model's training data",
+        ),
+        ({12345: 4}, ValueError, "there is no movie with movieId 12345"),
+    ],
+)
+def test_fold_in_bad_input_raises_a_clear_error(als, movies, ratings, error, message):
+    with pytest.raises(error, match=re.escape(message)):
+        fold_in(als, ratings, movies=movies)
+
+
+def test_fold_in_lists_every_problem_at_once(movies):
+    with pytest.raises(ValueError, match=r"^4 problem\(s\) with the ratings:\n  - ") as err:
+        parse_ratings({"Toy Story": 6, "Hamlet": 4, "Matrix": 4.25, "Emma (2009)": 2}, movies)
+    lines = str(err.value).splitlines()[1:]
+    assert len(lines) == 4 and all(line.startswith("  - ") for line in lines)
+    assert "6.0 is outside" in lines[0] and "'Hamlet' is ambiguous" in lines[1]
+    assert "4.25 is not on the half-star grid" in lines[2]
+    assert "no movie is titled 'Matrix'. Did you mean: 'Matrix, The (1999)'" in lines[3]
+
+
+def test_fold_in_bad_regularisation(als, movies):
+    with pytest.raises(ValueError, match="reg must be a positive finite number, got -1"):
+        fold_in(als, {"Toy Story": 4}, movies=movies, reg=-1)
+    with pytest.raises(TypeError, match="reg must be a number, got str"):
+        fold_in(als, {"Toy Story": 4}, movies=movies, reg="0.1")
+    bare = MFModel(
+        3.5,
+        np.zeros(1),
+        np.zeros(N_ITEMS),
+        np.zeros((1, 2)),
+        np.zeros((N_ITEMS, 2)),
+        np.array([1]),
+        np.arange(FIRST_MOVIE, FIRST_MOVIE + N_ITEMS),
+    )
+    with pytest.raises(ValueError, match="records no 'reg' in its params; pass reg= explicitly"):
+        fold_in(bare, {"Toy Story": 4}, movies=movies)
+    assert fold_in(bare, {"Toy Story": 4}, movies=movies, reg=1.0).bias == pytest.approx(0.25)
+
+
+def test_fold_in_a_model_without_factors_fits_the_user_bias(movies):
+    """k = 0: the ridge solve leaves b_u = sum(r - mu - b_i) / (n + lam)."""
+    item_bias = np.linspace(-0.5, 0.5, N_ITEMS)
+    biases = MFModel(
+        3.5,
+        np.zeros(1),
+        item_bias,
+        empty_factors(1),
+        empty_factors(N_ITEMS),
+        np.array([1]),
+        np.arange(FIRST_MOVIE, FIRST_MOVIE + N_ITEMS),
+        params={"reg": 2.0},
+    )
+    me = fold_in(biases, {10: 5, 11: 4, 12: 1.5}, movies=movies)
+    residual = np.array([5, 4, 1.5]) - 3.5 - item_bias[:3]
+    assert me.bias == pytest.approx(residual.sum() / (3 + 2.0))
+    assert me.factors.shape == (0,)
+    assert len(top_n(me.model, me.user_id, 100, exclude=me.ratings)) == N_ITEMS - 3
+
+
+# --------------------------------------------------------------------------------------------
+# explain
+# --------------------------------------------------------------------------------------------
+
+
+def test_explain_parts_sum_to_the_prediction(als, train, movies):
+    for user, movie in [(1, 10), (2, 12), (17, 25), (40, 39), (5, 11), (6, 30), (33, 20)]:
+        why = explain(als, user, movie, train=train, movies=movies)
+        assert isinstance(why, Explanation)
+        assert list(why.parts.index) == ["global mean", "user bias", "item bias", "factor term"]
+        assert why.parts.sum() == why.prediction  # exactly, in the order predict adds them
+        assert why.prediction == als.predict([user], [movie], clip=False)[0]
+        assert why.clipped == als.predict([user], [movie])[0]
+        u, i = user - 1, movie - FIRST_MOVIE
+        assert why.parts["factor term"] == pytest.approx(als.user_factors[u] @ als.item_factors[i])
+
+
+def test_explain_support_hand_computed():
+    # item 100 is explained; the user rated 101..105
+    factors = [[1.0, 0.0], [2.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [1.0, 1.0], [3.0, 0.0]]
+    model = _tiny_model(factors, user_factors=[[1.0, 0.0]])
+    train = pd.DataFrame(
+        {
+            "userId": [1] * 6,
+            "movieId": [100, 101, 102, 103, 104, 105],
+            "rating": [4.0, 5.0, 2.0, 2.0, 4.0, 1.0],
+        }
+    )
+    titles = pd.DataFrame(
+        {"movieId": np.arange(100, 106), "title": [f"{c} (2000)" for c in "ABCDEF"]}
+    )
+    why = explain(model, 1, 100, train=train, movies=titles, n=3)
+    assert why.title == "A (2000)"
+    assert why.parts.to_dict() == {
+        "global mean": 3.0,
+        "user bias": 0.25,
+        "item bias": 0.0,
+        "factor term": 1.0,
+    }
+    assert why.prediction == 4.25
+    # mean of the other ratings: 14 / 5 = 2.8; support = max(cosine, 0) × (rating − 2.8):
+    # 101: 1 × 2.2, 104: (1/√2) × 1.2, 102: 0 (orthogonal), 103: 0 (opposite), 105: 1 × (−1.8).
+    # The prediction is above 2.8, so only what pushes up is listed; 100 itself never is.
+    assert why.support["movieId"].tolist() == [101, 104]
+    np.testing.assert_allclose(why.support["similarity"], [1.0, 1 / np.sqrt(2)])
+    np.testing.assert_allclose(why.support["support"], [2.2, 1.2 / np.sqrt(2)])
+    assert why.support["title"].tolist() == ["B (2000)", "E (2000)"]
+    assert "= predicted  4.250" in str(why)
+    # the opposite taste: a low prediction is supported by the similar movie rated low
+    flipped = _tiny_model(factors, user_factors=[[-1.0, 0.0]])
+    low = explain(flipped, 1, 100, train=train, movies=titles)
+    assert low.prediction == pytest.approx(2.25)
+    assert low.support["movieId"].tolist() == [105]
+    np.testing.assert_allclose(low.support["support"], [-1.8])
+    # the guard leaves out rarely rated movies
+    few = pd.Series([50, 50, 50, 50, 50, 3], index=model.item_ids)
+    guarded = explain(model, 1, 100, train=train, movies=titles, counts=few, min_ratings=10)
+    assert guarded.support["movieId"].tolist() == [101, 104]
+    low_guarded = explain(flipped, 1, 100, train=train, movies=titles, counts=few, min_ratings=10)
+    assert low_guarded.support.empty
+
+
+def test_explain_new_user_and_bad_arguments(als, train, movies):
+    me = fold_in(als, {"Toy Story": 5, "the matrix": 4}, movies=movies)
+    why = explain(me.model, me.user_id, "Hamlet (1996)", train=me.ratings, movies=movies)
+    assert set(why.support["movieId"]) <= {10, 12}  # only their own ratings
+    assert (np.sign(why.support["support"]) == np.sign(why.prediction - 4.5)).all()
+    with pytest.raises(ValueError, match="user 999 is not in the model"):
+        explain(als, 999, 10, train=train, movies=movies)
+    with pytest.raises(TitleError, match="'Hamlet' is ambiguous"):
+        explain(als, 1, "Hamlet", train=train, movies=movies)
+    with pytest.raises(TypeError, match="train must be the training ratings DataFrame"):
+        explain(als, 1, 10, train=None, movies=movies)
+    with pytest.raises(TypeError, match="min_ratings needs counts="):
+        explain(als, 1, 10, train=train, movies=movies, min_ratings=5)

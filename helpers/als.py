@@ -200,7 +200,7 @@ def als_half_step(
 
     # Chunks write disjoint rows, so they can run in parallel threads (NumPy releases the GIL in
     # matmul and solve). BLAS itself is kept to one thread: its threads only contend on systems
-    # this small, which made the same half-step several times slower and erratic.
+    # this small, which made the same half-step up to several times slower and erratic.
     chunks = list(_chunks(counts, k1, chunk_entries))
     workers = min(_workers(workers), len(chunks))
     with threadpool_limits(limits=1, user_api="blas"):

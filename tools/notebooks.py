@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
             (out_dir / path.with_suffix(".html").name).write_text(html, encoding="utf-8")
     if args.mode == "build":
         print(f"\nExecuted notebooks and HTML are in {shown(args.out.resolve())}/notebooks/")
-        print("Open them in JupyterLab with: .venv/bin/jupyter lab")
+        print("Open them in JupyterLab with: .venv/bin/jupyter lab build/notebooks")
     return 0
 
 

@@ -79,3 +79,24 @@ def test_no_machine_paths_or_addresses(path: Path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_listed_in_readme(path: Path):
     assert path.name in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+#: Numbers the prose may quote that no cell prints: the series' accuracy target.
+QUOTED_CONSTANTS = {"0.850"}
+PRECISE_NUMBER = re.compile(r"(?<![\w.])\d+\.\d{3,}")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_precise_numbers_in_prose_are_printed_by_the_notebook(path: Path):
+    """A number with three or more decimals in the text must appear in some output, so the
+    prose cannot drift from what the code computes when a notebook is re-executed."""
+    nb = load(path)
+    printed = "\n".join(output_text(c) for c in code_cells(nb))
+    stale = {
+        number
+        for cell in nb["cells"]
+        if cell["cell_type"] == "markdown"
+        for number in PRECISE_NUMBER.findall("".join(cell["source"]))
+        if number not in printed and number not in QUOTED_CONSTANTS
+    }
+    assert not stale, f"numbers quoted in the text but printed by no cell: {sorted(stale)}"

@@ -45,7 +45,7 @@ from tqdm import tqdm
 
 from helpers.matrix import CSR, RatingMatrix, as_matrix
 from helpers.metrics import rmse
-from helpers.model import MFModel
+from helpers.model import MFModel, predict_triples
 
 #: Padded ratings per chunk: bounds the stacked arrays to about 50 MB each at k = 50.
 CHUNK_ENTRIES = 2**17
@@ -213,30 +213,6 @@ def als_half_step(
     return solution[:, 0].copy(), solution[:, 1:].copy()
 
 
-def _predict_observed(
-    matrix: RatingMatrix,
-    global_mean: float,
-    user_bias: np.ndarray,
-    item_bias: np.ndarray,
-    user_factors: np.ndarray,
-    item_factors: np.ndarray,
-    chunk: int = 2**17,
-) -> np.ndarray:
-    """Unclipped predictions of every training rating, in triple order, (nnz,). Chunked so the
-    gathered factor rows never exceed ``chunk × k``."""
-    pred = np.empty(matrix.nnz)
-    for s in range(0, matrix.nnz, chunk):
-        u = matrix.users[s : s + chunk]
-        i = matrix.items[s : s + chunk]
-        pred[s : s + chunk] = (
-            global_mean
-            + user_bias[u]
-            + item_bias[i]
-            + np.einsum("nk,nk->n", user_factors[u], item_factors[i])
-        )
-    return pred
-
-
 def als_objective(
     train: pd.DataFrame | RatingMatrix,
     global_mean: float,
@@ -252,7 +228,9 @@ def als_objective(
     observed ratings, in squared stars (a sum, not a mean)."""
     matrix = as_matrix(train)
     reg = _check_reg(reg)
-    pred = _predict_observed(matrix, global_mean, user_bias, item_bias, user_factors, item_factors)
+    pred = predict_triples(
+        matrix.users, matrix.items, user_factors, item_factors, user_bias, item_bias, global_mean
+    )
     loss = float(np.sum((matrix.values - pred) ** 2))
     return _objective(matrix, loss, user_bias, item_bias, user_factors, item_factors, reg, weighted)
 

@@ -104,14 +104,8 @@ class MFModel:
         if self.n_items:
             pred += np.where(seen_i, self.item_bias[ii], 0.0)
         if self.k and self.n_users and self.n_items:
-            both = np.flatnonzero(seen_u & seen_i)
-            flat = pred.reshape(-1)
-            uu, ii = uu.reshape(-1), ii.reshape(-1)
-            for start in range(0, len(both), PREDICT_CHUNK):  # O(chunk * k) temporary memory
-                at = both[start : start + PREDICT_CHUNK]
-                flat[at] += np.einsum(
-                    "nk,nk->n", self.user_factors[uu[at]], self.item_factors[ii[at]]
-                )
+            both = seen_u & seen_i
+            pred[both] += predict_triples(uu[both], ii[both], self.user_factors, self.item_factors)
         return self.clip(pred) if clip else pred
 
     def score_all_items(self, u: int, *, clip: bool = False) -> np.ndarray:
@@ -131,6 +125,33 @@ class MFModel:
             f"MFModel(name={self.name!r}, users={self.n_users}, items={self.n_items}, "
             f"k={self.k}, global_mean={self.global_mean:.4f})"
         )
+
+
+def predict_triples(
+    users: np.ndarray,
+    items: np.ndarray,
+    P: np.ndarray,
+    Q: np.ndarray,
+    user_bias: np.ndarray | None = None,
+    item_bias: np.ndarray | None = None,
+    mu: float = 0.0,
+) -> np.ndarray:
+    """``mu + b_u + b_i + p_u . q_i`` for row numbers ``users``/``items`` (nnz,) that are all
+    seen; unclipped, (nnz,). Without biases only ``mu + p_u . q_i``.
+
+    Gathers factor rows ``PREDICT_CHUNK`` pairs at a time, so the temporary memory is
+    O(chunk * k), not O(nnz * k).
+    """
+    users = np.asarray(users, dtype=np.int64)
+    items = np.asarray(items, dtype=np.int64)
+    pred = np.empty(len(users), dtype=np.float64)
+    for start in range(0, len(users), PREDICT_CHUNK):
+        u, i = users[start : start + PREDICT_CHUNK], items[start : start + PREDICT_CHUNK]
+        chunk = np.einsum("nk,nk->n", np.take(P, u, axis=0), np.take(Q, i, axis=0)) + mu
+        if user_bias is not None:
+            chunk += np.take(user_bias, u) + np.take(item_bias, i)
+        pred[start : start + PREDICT_CHUNK] = chunk
+    return pred
 
 
 def empty_factors(n: int) -> np.ndarray:

@@ -29,11 +29,11 @@ import numpy as np
 import pandas as pd
 
 from helpers.matrix import RatingMatrix, as_matrix
-from helpers.model import MFModel
+from helpers.metrics import rmse
+from helpers.model import MFModel, predict_triples
 
 #: Default number of ratings per mini-batch of :func:`fit_sgd` (see :func:`fit_sgd`).
 DEFAULT_BATCH_SIZE = 256
-_CHUNK = 16_384  # ratings per chunk when predicting many pairs
 
 
 # --------------------------------------------------------------------------------------------
@@ -103,31 +103,6 @@ def quuxlabs_matrix_factorization(
 # --------------------------------------------------------------------------------------------
 # The loss and its gradient (shared by the readable and the fast version)
 # --------------------------------------------------------------------------------------------
-
-
-def predict_triples(
-    users: np.ndarray,
-    items: np.ndarray,
-    P: np.ndarray,
-    Q: np.ndarray,
-    user_bias: np.ndarray | None = None,
-    item_bias: np.ndarray | None = None,
-    mu: float = 0.0,
-) -> np.ndarray:
-    """``mu + b_u + b_i + p_u . q_i`` for index arrays ``users``/``items`` (nnz,); unclipped.
-
-    Works through the pairs in chunks, so the temporary memory is O(chunk * k), not O(nnz * k).
-    """
-    users = np.asarray(users, dtype=np.int64)
-    items = np.asarray(items, dtype=np.int64)
-    pred = np.empty(len(users), dtype=np.float64)
-    for start in range(0, len(users), _CHUNK):
-        u, i = users[start : start + _CHUNK], items[start : start + _CHUNK]
-        chunk = np.einsum("nk,nk->n", np.take(P, u, axis=0), np.take(Q, i, axis=0)) + mu
-        if user_bias is not None:
-            chunk += np.take(user_bias, u) + np.take(item_bias, i)
-        pred[start : start + _CHUNK] = chunk
-    return pred
 
 
 def regularized_loss(
@@ -329,23 +304,6 @@ def _check_batch_stability(matrix: RatingMatrix, batch_size: int, lr: float, reg
         )
 
 
-def _rmse_clipped(model: MFModel, u: np.ndarray, i: np.ndarray, r: np.ndarray) -> float:
-    """RMSE of the model's clipped predictions for row numbers ``u``, ``i`` (-1 = unseen)."""
-    seen = (u >= 0) & (i >= 0)
-    pred = np.empty(len(r), dtype=np.float64)
-    pred[seen] = predict_triples(
-        u[seen],
-        i[seen],
-        model.user_factors,
-        model.item_factors,
-        model.user_bias,
-        model.item_bias,
-        model.global_mean,
-    )
-    pred[~seen] = model.predict_index(u[~seen], i[~seen], clip=False)  # the unseen policy
-    return float(np.sqrt(np.mean((r - model.clip(pred)) ** 2)))
-
-
 def fit_sgd(
     train: pd.DataFrame | RatingMatrix,
     *,
@@ -459,7 +417,7 @@ def fit_sgd(
                 f"batch_size={batch_size}: lower lr"
             )
         model.history["epoch"].append(epoch)
-        model.history["train_rmse"].append(_rmse_clipped(model, users, items, ratings))
+        model.history["train_rmse"].append(rmse(ratings, model.predict_index(users, items)))
         if valid is not None:
-            model.history["valid_rmse"].append(_rmse_clipped(model, vu, vi, vr))
+            model.history["valid_rmse"].append(rmse(vr, model.predict_index(vu, vi)))
     return model

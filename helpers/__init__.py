@@ -1,10 +1,20 @@
-"""Shared NumPy kernels of the matrix factorization series.
+"""Shared NumPy kernels of the matrix factorization series, one module per job.
 
-Modules: ``data`` (download, load, clean MovieLens), ``matrix`` (index maps and sparse rating
-matrix), ``splits`` (train/test splits), ``model`` (the model object every algorithm returns),
-``baselines`` (global mean, damped biases, most popular), ``sgd``, ``svd``, ``als`` (the
-algorithms), ``metrics`` (rating and ranking metrics), ``evaluation`` (cross-validation, honest
-tuning), ``recommend`` (top-N, similar movies, fold-in, explanations), ``plots``.
+Foundations: ``schema`` (column names, rating scale, title/year rules), ``checks`` (argument
+checks at the public boundary), ``threads`` (how many threads kernels use), ``history`` (the one
+learning-curve format and its monitor), ``model`` (``MFModel`` and the ``Scorer`` protocol),
+``foldin`` (how a new user is solved under a model's own objective).
+
+Data: ``download`` (verified download of MovieLens), ``data`` (load and clean), ``matrix`` (index
+maps and sparse rating matrix), ``splits`` (train/test splits).
+
+Algorithms: ``baselines`` (global mean, damped biases, most popular), ``sgd``, ``svd``, ``als``
+(rating models); ``implicit_als``, ``bpr``, ``ease`` (ranking models); ``nmf``; ``neural``
+(JAX); ``spark`` (Apache Spark MLlib ALS).
+
+Using models: ``metrics`` (rating and ranking metrics), ``evaluation`` (cross-validation, honest
+tuning), ``titles`` (title search), ``recommend`` (top-N, similar movies, fold-in,
+explanations), ``plots``.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

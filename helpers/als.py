@@ -32,49 +32,32 @@ ratings, so most systems are tiny. Memory is O(nnz·k + (users + items)·k²) an
 
 from __future__ import annotations
 
-import numbers
-import os
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
-from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
+from helpers.checks import check_bool, check_int, check_positive, check_seed
+from helpers.foldin import RidgeFoldIn
+from helpers.history import Monitor
 from helpers.matrix import CSR, RatingMatrix, as_matrix
-from helpers.metrics import rmse
 from helpers.model import MFModel, predict_triples
+from helpers.threads import resolve_workers, single_threaded_blas
 
 #: Padded ratings per chunk: bounds the stacked arrays to about 50 MB each at k = 50.
 CHUNK_ENTRIES = 2**17
 _MAX_ROWS = 256  # rows per chunk: smaller chunks pad less (a dual solve costs c³)
 
 
-def _check_int(name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
-
-
 def _check_reg(reg) -> float:
-    if isinstance(reg, bool) or not isinstance(reg, numbers.Real):
-        raise TypeError(f"reg must be a number, got {type(reg).__name__} {reg!r}")
-    if not np.isfinite(reg) or reg <= 0:
-        raise ValueError(
-            f"reg must be a positive finite number, got {reg}: without regularisation the "
-            "systems of rows with fewer than k + 1 ratings are singular"
-        )
-    return float(reg)
-
-
-def _workers(workers: int | None) -> int:
-    if workers is None:
-        return max(1, os.cpu_count() or 1)
-    return _check_int("workers", workers, 1)
+    return check_positive(
+        "reg",
+        reg,
+        why="without regularisation the systems of rows with fewer than k + 1 ratings are singular",
+    )
 
 
 def _chunks(
@@ -102,7 +85,7 @@ def bucket_summary(counts: np.ndarray, k: int, chunk_entries: int = CHUNK_ENTRIE
     ``matrix.by_item.counts()``) at ``k`` factors: one line per bucket of ratings-per-row
     ``(lo, hi]`` with its rows, ratings, padded entries, chunks and the form solved."""
     counts = np.asarray(counts, dtype=np.int64)
-    k = _check_int("k", k, 1)
+    k = check_int("k", k, minimum=1)
     lines: dict[tuple[int, int], dict] = {}
     for rows, c, lo, hi in _chunks(counts, k + 1, chunk_entries):
         line = lines.setdefault(
@@ -143,9 +126,9 @@ def als_half_step(
     minimising ``L`` over this side; rows without ratings get zeros. If given, ``residuals``
     (nnz,) receives ``r - r_hat`` of every rating after the update, in the CSR's order (nearly
     free: the design rows are at hand). ``workers`` threads solve the chunks (default: one per
-    CPU core); the result does not depend on it.
+    CPU core); the result does not depend on it. A kernel: arguments are not validated beyond
+    shapes (:func:`fit_als` checks them).
     """
-    reg = _check_reg(reg)
     other_factors = np.asarray(other_factors, dtype=np.float64)
     other_bias = np.asarray(other_bias, dtype=np.float64)
     m, k = other_factors.shape
@@ -202,8 +185,8 @@ def als_half_step(
     # matmul and solve). BLAS itself is kept to one thread: its threads only contend on systems
     # this small, which made the same half-step up to several times slower and erratic.
     chunks = list(_chunks(counts, k1, chunk_entries))
-    workers = min(_workers(workers), len(chunks))
-    with threadpool_limits(limits=1, user_api="blas"):
+    workers = min(resolve_workers(workers), len(chunks))
+    with single_threaded_blas():
         if workers == 1:
             for chunk in chunks:
                 solve_chunk(chunk)
@@ -228,6 +211,7 @@ def als_objective(
     observed ratings, in squared stars (a sum, not a mean)."""
     matrix = as_matrix(train)
     reg = _check_reg(reg)
+    weighted = check_bool("weighted", weighted)
     pred = predict_triples(
         matrix.users, matrix.items, user_factors, item_factors, user_bias, item_bias, global_mean
     )
@@ -265,35 +249,34 @@ def fit_als(
     progress: bool = False,
     init_std: float = 0.1,
     chunk_entries: int = CHUNK_ENTRIES,
+    workers: int | None = None,
 ) -> MFModel:
     """Biased MF by ALS over the observed ratings (plain ridge, or ALS-WR with ``weighted=True``).
 
     Item factors start as N(0, init_std²) draws from ``seed`` and biases at zero; each iteration
     updates all users, then all items. ``history`` has, per iteration, ``objective`` (``L``,
     squared stars), ``train_rmse`` and, with ``valid``, ``valid_rmse`` (clipped predictions, stars).
+    ``workers`` threads solve each half-step (default: one per available core); the result does
+    not depend on it. The model's ``fold_in`` is the user half-step of this objective.
     """
-    k = _check_int("k", k, 1)
-    iterations = _check_int("iterations", iterations, 1)
+    k = check_int("k", k, minimum=1)
+    iterations = check_int("iterations", iterations, minimum=1)
     reg = _check_reg(reg)
-    _check_int("chunk_entries", chunk_entries, 1)
-    if not np.isfinite(init_std) or init_std <= 0:
-        raise ValueError(f"init_std must be a positive number, got {init_std}")
+    weighted = check_bool("weighted", weighted)
+    seed = check_seed("seed", seed)
+    chunk_entries = check_int("chunk_entries", chunk_entries, minimum=1)
+    init_std = check_positive("init_std", init_std)
+    workers = resolve_workers(workers)
+    monitor = Monitor(valid, objective=True)
     matrix = as_matrix(train)
     mu = float(matrix.values.mean())
     rng = np.random.default_rng(seed)
-    item_factors = rng.normal(0.0, init_std, size=(matrix.n_items, k))
-    item_bias = np.zeros(matrix.n_items)
-    user_factors = np.zeros((matrix.n_users, k))
-    user_bias = np.zeros(matrix.n_users)
     name = "ALS-WR" if weighted else "ALS"
-    model = MFModel(
+    model = MFModel.from_matrix(
+        matrix,
         global_mean=mu,
-        user_bias=user_bias,
-        item_bias=item_bias,
-        user_factors=user_factors,
-        item_factors=item_factors,
-        user_ids=matrix.user_ids,
-        item_ids=matrix.item_ids,
+        user_factors=np.zeros((matrix.n_users, k)),
+        item_factors=rng.normal(0.0, init_std, size=(matrix.n_items, k)),
         name=name,
         params={
             "k": k,
@@ -303,33 +286,27 @@ def fit_als(
             "seed": seed,
             "init_std": init_std,
         },
-        history={"iteration": [], "objective": [], "train_rmse": []},
+        history=monitor.history,
+        fold_in=RidgeFoldIn(reg=reg, weighted=weighted),
     )
-    if valid is not None:
-        model.history["valid_rmse"] = []
-    step = {"reg": reg, "weighted": weighted, "chunk_entries": chunk_entries}
+    step = {"reg": reg, "weighted": weighted, "chunk_entries": chunk_entries, "workers": workers}
     resid = np.empty(matrix.nnz)  # r - r_hat after each iteration, in by_item order
+    stars = matrix.by_item.values
     # One BLAS thread for the whole fit: the half-steps run their own threads over chunks, and
     # idle BLAS threads spinning between calls would compete with them for the cores.
-    blas = threadpool_limits(limits=1, user_api="blas")
-    for it in tqdm(range(1, iterations + 1), desc=name, disable=not progress):
-        model.user_bias, model.user_factors = als_half_step(
-            matrix.by_user, model.item_factors, model.item_bias, mu, **step
-        )
-        model.item_bias, model.item_factors = als_half_step(
-            matrix.by_item, model.user_factors, model.user_bias, mu, residuals=resid, **step
-        )
-        args = (model.user_bias, model.item_bias, model.user_factors, model.item_factors)
-        model.history["iteration"].append(it)
-        loss = float(resid @ resid)
-        model.history["objective"].append(_objective(matrix, loss, *args, reg, weighted))
-        stars = matrix.by_item.values
-        model.history["train_rmse"].append(rmse(stars, model.clip(stars - resid)))
-        if valid is not None:
-            model.history["valid_rmse"].append(
-                rmse(valid["rating"], model.predict(valid["userId"], valid["movieId"]))
+    with single_threaded_blas():
+        for _ in tqdm(range(iterations), desc=name, disable=not progress):
+            model.user_bias, model.user_factors = als_half_step(
+                matrix.by_user, model.item_factors, model.item_bias, mu, **step
             )
-    blas.restore_original_limits()
+            model.item_bias, model.item_factors = als_half_step(
+                matrix.by_item, model.user_factors, model.user_bias, mu, residuals=resid, **step
+            )
+            args = (model.user_bias, model.item_bias, model.user_factors, model.item_factors)
+            objective = _objective(matrix, float(resid @ resid), *args, reg, weighted)
+            monitor.record(
+                model, objective=objective, train_true=stars, train_pred=model.clip(stars - resid)
+            )
     return model
 
 
@@ -345,34 +322,32 @@ def fit_als_zeros(
     read as a rating of 0 (no mean, no biases). Factors are fitted to ``R ≈ P Qᵀ`` over all
     n × m cells, so predictions of unseen cells are pulled towards 0 stars. Dense: O(n·m) memory.
     ``history`` has ``iteration`` and ``objective`` (squared error over all cells + penalty)."""
-    k = _check_int("k", k, 1)
-    iterations = _check_int("iterations", iterations, 1)
+    k = check_int("k", k, minimum=1)
+    iterations = check_int("iterations", iterations, minimum=1)
     reg = _check_reg(reg)
+    seed = check_seed("seed", seed)
+    monitor = Monitor(objective=True, train_rmse=False)
     matrix = as_matrix(train)
     dense = matrix.to_dense(fill=0.0)
     rng = np.random.default_rng(seed)
     q = rng.normal(0.0, 0.1, size=(matrix.n_items, k))
+    p = np.zeros((matrix.n_users, k))
     eye = reg * np.eye(k)
-    history: dict[str, list[float]] = {"iteration": [], "objective": []}
     total = float(np.sum(dense**2))
-    for it in range(1, iterations + 1):
+    for _ in range(iterations):
         p = np.linalg.solve(q.T @ q + eye, (dense @ q).T).T
         rtp = dense.T @ p  # (m, k)
         q = np.linalg.solve(p.T @ p + eye, rtp.T).T
         # ||R - P Qᵀ||² without forming P Qᵀ: ||R||² - 2 tr(Qᵀ Rᵀ P) + tr(PᵀP QᵀQ)
         loss = total - 2 * np.sum(q * rtp) + np.sum((p.T @ p) * (q.T @ q))
-        loss += reg * (np.sum(p**2) + np.sum(q**2))
-        history["iteration"].append(it)
-        history["objective"].append(float(loss))
-    return MFModel(
+        monitor.record(None, objective=float(loss + reg * (np.sum(p**2) + np.sum(q**2))))
+    return MFModel.from_matrix(
+        matrix,
         global_mean=0.0,
-        user_bias=np.zeros(matrix.n_users),
-        item_bias=np.zeros(matrix.n_items),
         user_factors=p,
         item_factors=q,
-        user_ids=matrix.user_ids,
-        item_ids=matrix.item_ids,
         name="ALS, missing as 0",
         params={"k": k, "reg": reg, "iterations": iterations, "seed": seed},
-        history=history,
+        history=monitor.history,
+        fold_in=None,  # its "user problem" spans every cell of the dense matrix: no fold-in
     )

@@ -18,26 +18,17 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from helpers.checks import check_int, check_real
+from helpers.foldin import RidgeFoldIn
+from helpers.history import Monitor
 from helpers.matrix import RatingMatrix, as_matrix, index_of
-from helpers.metrics import rmse
-from helpers.model import MFModel, empty_factors
+from helpers.model import MFModel
 
 
 def fit_global_mean(train: pd.DataFrame | RatingMatrix) -> MFModel:
     """The model ``r_hat = mu`` (the mean training rating, stars): zero biases, ``k = 0``."""
     mat = as_matrix(train)
-    return MFModel(
-        global_mean=float(mat.values.mean()),
-        user_bias=np.zeros(mat.n_users),
-        item_bias=np.zeros(mat.n_items),
-        user_factors=empty_factors(mat.n_users),
-        item_factors=empty_factors(mat.n_items),
-        user_ids=mat.user_ids,
-        item_ids=mat.item_ids,
-        name="global mean",
-        params={},
-        history={},
-    )
+    return MFModel.from_matrix(mat, global_mean=float(mat.values.mean()), name="global mean")
 
 
 def fit_biases(
@@ -57,65 +48,42 @@ def fit_biases(
     mean) shrinks the biases of rarely rated movies and of light users towards 0. One pass is the
     classic Koren (2009) estimate; more passes converge to the joint ridge solution, and the
     objective never increases. ``history`` records ``iteration`` and ``train_rmse`` (and
-    ``valid_rmse`` when ``valid`` is given) after every pass.
+    ``valid_rmse`` when ``valid`` is given) after every pass. A new user folds in by the user
+    pass (ridge with penalty ``damping``).
     """
-    if isinstance(damping, bool) or not isinstance(damping, int | float | np.number):
-        raise TypeError(f"damping must be a number, got {type(damping).__name__}")
-    if not np.isfinite(damping) or damping < 0:
-        raise ValueError(f"damping must be finite and >= 0, got {damping!r}")
-    if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
-        raise ValueError(f"iterations must be a positive integer, got {iterations!r}")
+    damping = check_real("damping", damping, minimum=0.0)
+    iterations = check_int("iterations", iterations, minimum=1)
+    monitor = Monitor(valid)
     mat = as_matrix(train)
     mu = float(mat.values.mean())
     resid = mat.values - mu
     n_u = np.bincount(mat.users, minlength=mat.n_users)
     n_i = np.bincount(mat.items, minlength=mat.n_items)
-    b_u = np.zeros(mat.n_users)
-    b_i = np.zeros(mat.n_items)
-    history: dict[str, list[float]] = {"iteration": [], "train_rmse": []}
-    if valid is not None:
-        history["valid_rmse"] = []
-    for it in range(1, iterations + 1):
-        b_i = np.bincount(mat.items, resid - b_u[mat.users], mat.n_items) / (damping + n_i)
-        b_u = np.bincount(mat.users, resid - b_i[mat.items], mat.n_users) / (damping + n_u)
-        model = _bias_model(mat, mu, b_u, b_i, damping, iterations, history)
-        history["iteration"].append(it)
-        fitted = model.predict_index(mat.users, mat.items)
-        history["train_rmse"].append(rmse(mat.values, fitted))
-        if valid is not None:
-            pred = model.predict(valid["userId"].to_numpy(), valid["movieId"].to_numpy())
-            history["valid_rmse"].append(rmse(valid["rating"].to_numpy(), pred))
+    model = MFModel.from_matrix(
+        mat,
+        global_mean=mu,
+        name="biases",
+        params={"damping": damping, "iterations": iterations},
+        history=monitor.history,
+        fold_in=RidgeFoldIn(reg=damping, weighted=False),
+    )
+    for _ in range(iterations):
+        model.item_bias = np.bincount(
+            mat.items, resid - model.user_bias[mat.users], mat.n_items
+        ) / (damping + n_i)
+        model.user_bias = np.bincount(
+            mat.users, resid - model.item_bias[mat.items], mat.n_users
+        ) / (damping + n_u)
+        monitor.record(
+            model, train_true=mat.values, train_pred=model.predict_index(mat.users, mat.items)
+        )
     return model
 
 
-def _bias_model(
-    mat: RatingMatrix,
-    mu: float,
-    b_u: np.ndarray,
-    b_i: np.ndarray,
-    damping: float,
-    iterations: int,
-    history: dict[str, list[float]],
-) -> MFModel:
-    return MFModel(
-        global_mean=mu,
-        user_bias=b_u,
-        item_bias=b_i,
-        user_factors=empty_factors(mat.n_users),
-        item_factors=empty_factors(mat.n_items),
-        user_ids=mat.user_ids,
-        item_ids=mat.item_ids,
-        name="biases",
-        params={"damping": damping, "iterations": iterations},
-        history=history,
-    )
-
-
-@dataclass(frozen=True, repr=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class PopularityScorer:
-    """Ranking scores equal to each movie's number of training ratings, for every user.
-
-    Call it like any scorer of :mod:`helpers.metrics`: ``scorer(user_ids, item_ids)`` gives a
+    """Ranking scores equal to each movie's number of training ratings, for every user: a
+    :class:`~helpers.model.Scorer`. ``score(user_ids, item_ids)`` gives a
     (len(user_ids), len(item_ids)) float array; movies it never saw score 0.
     """
 
@@ -123,10 +91,10 @@ class PopularityScorer:
     counts: np.ndarray  # (m,) training ratings per movie
     name: str = "most popular"
 
-    def __call__(self, user_ids, item_ids) -> np.ndarray:
+    def score(self, user_ids, item_ids) -> np.ndarray:
         idx = index_of(self.item_ids, np.asarray(item_ids))
         row = np.where(idx >= 0, self.counts[np.maximum(idx, 0)], 0).astype(np.float64)
-        return np.tile(row, (len(np.asarray(user_ids)), 1))
+        return np.tile(row, (len(np.atleast_1d(user_ids)), 1))
 
     def __repr__(self) -> str:
         return f"PopularityScorer(name={self.name!r}, items={len(self.item_ids)})"

@@ -30,8 +30,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from helpers.metrics import RANKING_METRICS, ranking_report, rating_report, rmse
+from helpers.checks import check_choice, check_ratings
+from helpers.metrics import RANKING_METRICS, predicts_stars, ranking_report, rating_report, rmse
 from helpers.model import MFModel
+from helpers.schema import ITEM, RATING, USER
 from helpers.splits import kfold_split, random_split
 
 FitFn = Callable[..., Any]
@@ -49,7 +51,7 @@ def evaluate(
     """Rating metrics of ``model`` on ``test`` (NaN for a scorer that cannot predict stars) and,
     unless ``k`` is None, ranking metrics at ``k`` (``train`` defines catalogue and candidates;
     rules in :mod:`helpers.metrics`). One flat dict: a table row."""
-    if hasattr(model, "predict"):
+    if predicts_stars(model):
         row: dict[str, float] = rating_report(model, test)
     else:
         row = {name: float("nan") for name in RATING_METRICS}
@@ -130,16 +132,25 @@ def summarize_cv(
 # ----------------------------------------------------------------------------- honest tuning
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class GridSearch:
     """What :func:`grid_search` found: ``results`` (one row per combination: the parameters and
-    ``valid_rmse``, in grid order), ``best_params``, ``best_rmse`` (stars) and ``best_model``
-    (fitted on the inner training split, not on the whole table)."""
+    ``valid_rmse`` or ``valid_ndcg``, in grid order), ``best_params``, ``best_score`` (RMSE in
+    stars, or NDCG@10) under ``metric``, and ``best_model`` (fitted on the inner training split,
+    not on the whole table)."""
 
     results: pd.DataFrame
     best_params: dict[str, Any]
-    best_rmse: float
+    best_score: float
     best_model: Any = None
+    metric: str = "rmse"
+
+    @property
+    def best_rmse(self) -> float:
+        """The best validation RMSE (stars) of a search by RMSE."""
+        if self.metric != "rmse":
+            raise AttributeError(f"this search chose by {self.metric}; see best_score")
+        return self.best_score
 
 
 def _grid(grid: Mapping[str, Sequence]) -> list[dict[str, Any]]:
@@ -159,30 +170,39 @@ def grid_search(
     *,
     valid_fraction: float = 0.2,
     seed: int = 0,
+    metric: str = "rmse",
 ) -> GridSearch:
     """Choose hyper-parameters using ``train`` alone.
 
     A random ``valid_fraction`` of ``train`` becomes an inner validation set; every combination of
     ``grid`` (a dict of name -> values, all combinations tried) is fitted as
-    ``fit(inner_train, **params)`` and scored by RMSE on the inner validation set. Ties go to
-    the earlier combination. Nothing outside ``train`` is used, so a test set held apart from
+    ``fit(inner_train, **params)`` and scored on the inner validation set by ``metric``:
+    ``"rmse"`` (lower is better) or ``"ndcg"`` (NDCG@10 under the rules of
+    :mod:`helpers.metrics`, with the inner training split as catalogue; higher is better). Ties go
+    to the earlier combination. Nothing outside ``train`` is used, so a test set held apart from
     ``train`` stays untouched.
     """
     if not callable(fit):
         raise TypeError(f"fit must be callable, got {type(fit).__name__}")
+    check_ratings("train", train)
+    metric = check_choice("metric", metric, ("rmse", "ndcg"))
     combos = _grid(grid)
     inner_train, inner_valid, _ = random_split(train, valid_fraction, seed=seed)
-    users = inner_valid["userId"].to_numpy()
-    items = inner_valid["movieId"].to_numpy()
-    truth = inner_valid["rating"].to_numpy()
+    users = inner_valid[USER].to_numpy()
+    items = inner_valid[ITEM].to_numpy()
+    truth = inner_valid[RATING].to_numpy()
+    sign = 1.0 if metric == "rmse" else -1.0  # minimise sign * score
     rows, best = [], (np.inf, {}, None)
     for params in combos:
         model = fit(inner_train, **params)
-        score = rmse(truth, model.predict(users, items))
-        rows.append({**params, "valid_rmse": score})
-        if score < best[0]:  # strict: a tie keeps the earlier combination
-            best = (score, params, model)
-    return GridSearch(pd.DataFrame(rows), best[1], float(best[0]), best[2])
+        if metric == "rmse":
+            score = rmse(truth, model.predict(users, items))
+        else:
+            score = ranking_report(model, inner_train, inner_valid, 10)["ndcg"]
+        rows.append({**params, f"valid_{metric}": score})
+        if sign * score < best[0]:  # strict: a tie keeps the earlier combination
+            best = (sign * score, params, model)
+    return GridSearch(pd.DataFrame(rows), best[1], sign * float(best[0]), best[2], metric)
 
 
 def blend_models(
@@ -210,14 +230,13 @@ def blend_models(
         ):
             raise ValueError("models to blend must be fitted on the same users and movies")
     root = np.sqrt(w)
-    return MFModel(
+    return MFModel.from_matrix(
+        first,
         global_mean=float(sum(wj * m.global_mean for wj, m in zip(w, models, strict=True))),
         user_bias=sum(wj * m.user_bias for wj, m in zip(w, models, strict=True)),
         item_bias=sum(wj * m.item_bias for wj, m in zip(w, models, strict=True)),
         user_factors=np.hstack([r * m.user_factors for r, m in zip(root, models, strict=True)]),
         item_factors=np.hstack([r * m.item_factors for r, m in zip(root, models, strict=True)]),
-        user_ids=first.user_ids,
-        item_ids=first.item_ids,
         name=name,
         params={"weights": w.tolist(), "models": [m.name for m in models]},
     )
@@ -243,7 +262,7 @@ def blend_weight(
     return pd.DataFrame(rows)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class NestedCV:
     """What :func:`nested_cv` found. ``outer``: one row per (model, outer fold) with the chosen
     parameters, their inner ``valid_rmse`` and the test metrics. ``inner``: every grid
@@ -296,7 +315,7 @@ def nested_cv(
     for f, (train, test, _) in enumerate(kfold_split(ratings, n_folds, seed=seed), start=1):
         search, weights = tune(train)
         model = fit(train, **search.best_params)
-        scored = [(name, model, {**search.best_params, "valid_rmse": search.best_rmse})]
+        scored = [(name, model, {**search.best_params, "valid_rmse": search.best_score})]
         if blend_with is not None:
             partner = blend_with[1](train)
             best_w = weights.loc[weights["valid_rmse"].idxmin()]

@@ -15,11 +15,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from helpers.checks import check_ratings
+from helpers.schema import ITEM, RATING, USER
+
 #: ``to_dense`` refuses to build matrices with more cells than this (8 bytes each: 800 MB).
 MAX_DENSE_CELLS = 100_000_000
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class CSR:
     """Compressed sparse rows: row ``r`` holds ``indices[indptr[r]:indptr[r+1]]`` (column numbers,
     ascending) with ``values[indptr[r]:indptr[r+1]]``.
@@ -78,7 +81,7 @@ def csr_from_triples(
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class RatingMatrix:
     """Ratings addressed by contiguous indices, grouped by user and by item.
 
@@ -170,9 +173,9 @@ def index_of(sorted_ids: np.ndarray, query) -> np.ndarray:
 def build_matrix(
     ratings: pd.DataFrame,
     *,
-    user_col: str = "userId",
-    item_col: str = "movieId",
-    rating_col: str = "rating",
+    user_col: str = USER,
+    item_col: str = ITEM,
+    rating_col: str = RATING,
     user_ids: np.ndarray | None = None,
     item_ids: np.ndarray | None = None,
 ) -> RatingMatrix:
@@ -183,16 +186,7 @@ def build_matrix(
     ``ValueError`` for an empty table, missing columns, NaN ratings, ids absent from given maps,
     and duplicate (user, item) pairs (naming the first few).
     """
-    if not isinstance(ratings, pd.DataFrame):
-        raise TypeError(
-            f"expected a pandas DataFrame ({user_col}, {item_col}, {rating_col}), "
-            f"got {type(ratings).__name__}"
-        )
-    missing = [c for c in (user_col, item_col, rating_col) if c not in ratings.columns]
-    if missing:
-        raise ValueError(f"ratings table lacks column(s) {missing}; it has {list(ratings.columns)}")
-    if len(ratings) == 0:
-        raise ValueError("ratings table is empty: there is nothing to build a matrix from")
+    check_ratings("ratings", ratings, columns=(user_col, item_col, rating_col))
     values = ratings[rating_col].to_numpy(dtype=np.float64)
     bad = np.flatnonzero(~np.isfinite(values))
     if len(bad):

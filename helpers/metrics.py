@@ -26,25 +26,25 @@ precision ``sum h / k`` (empty slots count as misses); recall ``sum h / |R|``; h
 ``sum_{j <= min(k, |R|)} 1 / log2(j+1)``; AP ``sum_j h_j * precision@j / min(k, |R|)``, and
 MAP its mean over users.
 
-Scores come from an :class:`~helpers.model.MFModel` (unclipped ``mu + b_u + b_i + p_u.q_i``, with
-the series' unseen policy) or from any callable ``scores(user_ids, item_ids) -> (b, m) array``
-such as :func:`helpers.baselines.most_popular`. Users are scored in chunks, so memory is
-O(chunk_size × catalogue), never users × movies at once.
+Scores come from any :class:`~helpers.model.Scorer`: an :class:`~helpers.model.MFModel`
+(unclipped ``mu + b_u + b_i + p_u.q_i``, with the series' unseen policy), the popularity
+baseline :func:`helpers.baselines.most_popular`, or a ranking model. Users are scored in chunks,
+so memory is O(chunk_size × catalogue), never users × movies at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from helpers.checks import check_int, check_ratings, check_real
+from helpers.history import rmse_of
 from helpers.matrix import RatingMatrix, index_of
-from helpers.model import MFModel
-
-#: A ranking score source: a fitted model or ``f(user_ids (b,), item_ids (m,)) -> (b, m)``.
-Scorer = MFModel | Callable[[np.ndarray, np.ndarray], np.ndarray]
+from helpers.model import MFModel, Scorer
+from helpers.schema import ITEM, RATING, USER
 
 RANKING_METRICS = ("precision", "recall", "ndcg", "map", "hit_rate")
 
@@ -64,8 +64,7 @@ def _pair(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
 
 def rmse(y_true, y_pred) -> float:
     """Root mean squared error, in stars."""
-    y_true, y_pred = _pair(y_true, y_pred)
-    return float(np.sqrt(np.mean((y_true - y_pred) ** 2)))
+    return rmse_of(*_pair(y_true, y_pred))
 
 
 def mae(y_true, y_pred) -> float:
@@ -106,12 +105,13 @@ def _frame(ratings, name: str) -> pd.DataFrame:
             f"{name} must be a DataFrame (userId, movieId, rating) or a RatingMatrix, "
             f"got {type(ratings).__name__}"
         )
-    missing = [c for c in ("userId", "movieId", "rating") if c not in ratings.columns]
-    if missing:
-        raise ValueError(f"{name} lacks column(s) {missing}; it has {list(ratings.columns)}")
-    if len(ratings) == 0:
-        raise ValueError(f"{name} is empty: there is nothing to evaluate")
-    return ratings
+    return check_ratings(name, ratings)
+
+
+def predicts_stars(model) -> bool:
+    """Whether ``model`` predicts ratings (an MFModel fitted to stars, or any object with
+    ``predict`` and no ``predicts_stars=False``), rather than only ranking."""
+    return hasattr(model, "predict") and getattr(model, "predicts_stars", True)
 
 
 def rating_report(model: MFModel, test: pd.DataFrame | RatingMatrix) -> dict[str, float]:
@@ -119,15 +119,15 @@ def rating_report(model: MFModel, test: pd.DataFrame | RatingMatrix) -> dict[str
 
     Returns ``{"rmse", "mae", "user_rmse", "user_mae", "n_ratings"}`` (stars; a count).
     """
-    if not hasattr(model, "predict"):
+    if not predicts_stars(model):
         raise TypeError(
-            f"rating metrics need a model with predict(userIds, movieIds), "
-            f"got {type(model).__name__}"
+            f"rating metrics need a model that predicts stars, got {type(model).__name__} "
+            f"{getattr(model, 'name', '')!r}: it only ranks"
         )
     test = _frame(test, "test")
-    users = test["userId"].to_numpy()
-    y_true = test["rating"].to_numpy(dtype=np.float64)
-    y_pred = model.predict(users, test["movieId"].to_numpy())
+    users = test[USER].to_numpy()
+    y_true = test[RATING].to_numpy(dtype=np.float64)
+    y_pred = model.predict(users, test[ITEM].to_numpy())
     return {
         "rmse": rmse(y_true, y_pred),
         "mae": mae(y_true, y_pred),
@@ -141,33 +141,18 @@ def rating_report(model: MFModel, test: pd.DataFrame | RatingMatrix) -> dict[str
 
 
 def score_matrix(scorer: Scorer, user_ids, item_ids) -> np.ndarray:
-    """Ranking scores of raw ``user_ids`` (b,) for raw ``item_ids`` (m,), shape (b, m) float64.
-
-    For an :class:`MFModel`: ``mu + b_u + b_i + p_u.q_i`` unclipped (clipping would create ties
-    at 5 stars), with the unseen policy of :meth:`MFModel.predict`. Otherwise ``scorer`` is called
-    as ``scorer(user_ids, item_ids)`` and must return a (b, m) array.
-    """
+    """Ranking scores of raw ``user_ids`` (b,) for raw ``item_ids`` (m,), shape (b, m) float64:
+    ``scorer.score(user_ids, item_ids)``, checked. For an :class:`MFModel` that is
+    ``mu + b_u + b_i + p_u.q_i`` unclipped (clipping would create ties at 5 stars), with the
+    unseen policy (:meth:`MFModel.score_rows`)."""
+    if not isinstance(scorer, Scorer):
+        raise TypeError(
+            "scorer must be a Scorer (an MFModel, most_popular(...), or any object with name, "
+            f"item_ids and score(user_ids, item_ids)), got {type(scorer).__name__}"
+        )
     user_ids = np.asarray(user_ids)
     item_ids = np.asarray(item_ids)
-    if isinstance(scorer, MFModel):
-        m = scorer
-        u, i = m.user_index(user_ids), m.item_index(item_ids)
-        su, si = u >= 0, i >= 0
-        uu, ii = np.where(su, u, 0), np.where(si, i, 0)
-        bu = np.where(su, m.user_bias[uu], 0.0) if m.n_users else np.zeros(len(u))
-        bi = np.where(si, m.item_bias[ii], 0.0) if m.n_items else np.zeros(len(i))
-        scores = m.global_mean + bu[:, None] + bi[None, :]
-        if m.k and m.n_users and m.n_items:
-            p = m.user_factors[uu] * su[:, None]
-            q = m.item_factors[ii] * si[:, None]
-            scores = scores + p @ q.T
-        return scores
-    if not callable(scorer):
-        raise TypeError(
-            f"scorer must be an MFModel or a callable scores(user_ids, item_ids), "
-            f"got {type(scorer).__name__}"
-        )
-    scores = np.asarray(scorer(user_ids, item_ids), dtype=np.float64)
+    scores = np.asarray(scorer.score(user_ids, item_ids), dtype=np.float64)
     want = (len(user_ids), len(item_ids))
     if scores.shape != want:
         raise ValueError(f"the scorer returned shape {scores.shape}, expected {want}")
@@ -185,7 +170,7 @@ def top_k(scores: np.ndarray, k: int, candidates: np.ndarray | None = None) -> n
     scores = np.asarray(scores, dtype=np.float64)
     if scores.ndim != 2:
         raise ValueError(f"scores must be a 2-D (users, items) array, got shape {scores.shape}")
-    k = _positive_int(k, "k")
+    k = check_int("k", k, minimum=1)
     b, m = scores.shape
     if candidates is None:
         candidates = np.ones(scores.shape, dtype=bool)
@@ -216,12 +201,6 @@ def top_k(scores: np.ndarray, k: int, candidates: np.ndarray | None = None) -> n
     return out
 
 
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 # ----------------------------------------------------------------------------- ranking metrics
 
 
@@ -234,7 +213,7 @@ def ranking_metrics(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> dict[st
     """
     hits = np.asarray(hits, dtype=np.float64)
     n_relevant = np.asarray(n_relevant, dtype=np.int64)
-    k = _positive_int(k, "k")
+    k = check_int("k", k, minimum=1)
     if hits.ndim != 2 or hits.shape[1] < k:
         raise ValueError(f"hits must be (users, >= k={k}), got shape {hits.shape}")
     if n_relevant.shape != hits.shape[:1]:
@@ -255,7 +234,7 @@ def ranking_metrics(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> dict[st
     }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class RankedLists:
     """Top-k lists of every test user and what a report needs to score them.
 
@@ -292,26 +271,21 @@ def rank_lists(
     """Top-``k`` lists for every test user under the rules of this module, in user chunks."""
     train = _frame(train, "train")
     test = _frame(test, "test")
-    k = _positive_int(k, "k")
-    chunk_size = _positive_int(chunk_size, "chunk_size")
-    if (
-        isinstance(threshold, bool)
-        or not isinstance(threshold, int | float | np.number)
-        or not np.isfinite(threshold)
-    ):
-        raise ValueError(f"threshold must be a finite number of stars, got {threshold!r}")
+    k = check_int("k", k, minimum=1)
+    chunk_size = check_int("chunk_size", chunk_size, minimum=1)
+    threshold = check_real("threshold", threshold)
 
-    catalogue, item_counts = np.unique(train["movieId"].to_numpy(), return_counts=True)
-    users = np.unique(test["userId"].to_numpy())
+    catalogue, item_counts = np.unique(train[ITEM].to_numpy(), return_counts=True)
+    users = np.unique(test[USER].to_numpy())
     # training ratings of the test users, as (position in `users`, catalogue column)
-    tr_u = index_of(users, train["userId"].to_numpy())
-    tr_i = index_of(catalogue, train["movieId"].to_numpy())
+    tr_u = index_of(users, train[USER].to_numpy())
+    tr_i = index_of(catalogue, train[ITEM].to_numpy())
     keep = tr_u >= 0
     tr_u, tr_i = _group(tr_u[keep], tr_i[keep])
     # relevant test ratings, as (position in `users`, catalogue column)
-    rel = test["rating"].to_numpy(dtype=np.float64) >= threshold
-    te_u = index_of(users, test["userId"].to_numpy()[rel])
-    te_i = index_of(catalogue, test["movieId"].to_numpy()[rel])
+    rel = test[RATING].to_numpy(dtype=np.float64) >= threshold
+    te_u = index_of(users, test[USER].to_numpy()[rel])
+    te_i = index_of(catalogue, test[ITEM].to_numpy()[rel])
     outside = int(np.sum(te_i < 0))
     te_u, te_i = _group(te_u[te_i >= 0], te_i[te_i >= 0])
 
@@ -339,7 +313,7 @@ def rank_lists(
         n_relevant=n_relevant,
         catalogue=catalogue,
         item_counts=item_counts,
-        n_train_users=int(train["userId"].nunique()),
+        n_train_users=int(train[USER].nunique()),
         n_relevant_outside_catalogue=outside,
         threshold=float(threshold),
     )
@@ -353,7 +327,7 @@ def _group(rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def summarize_lists(lists: RankedLists, k: int | None = None) -> dict[str, float]:
     """Averages of the ranking metrics at ``k`` (default: the lists' length) plus coverage and
     popularity of what is recommended. See the module docstring for the rules."""
-    k = lists.k if k is None else _positive_int(k, "k")
+    k = lists.k if k is None else check_int("k", k, minimum=1)
     if k > lists.k:
         raise ValueError(f"the lists hold {lists.k} items; cannot evaluate at k={k}")
     evaluated = lists.n_relevant > 0
@@ -411,7 +385,7 @@ def ranking_curve(
 ) -> pd.DataFrame:
     """:func:`ranking_report` at several ``ks`` from one ranking (lists of length ``max(ks)``;
     the top-k list is a prefix of the top-max list), one row per k."""
-    ks = [_positive_int(k, "each k") for k in ks]
+    ks = [check_int("each k of ks", k, minimum=1) for k in ks]
     if not ks:
         raise ValueError("ks is empty: give at least one k")
     lists = rank_lists(scorer, train, test, max(ks), threshold=threshold, chunk_size=chunk_size)

@@ -12,24 +12,53 @@ model without factors has ``k == 0``.
 saw in training has no bias and no factors, so its terms are dropped. An unseen user gets
 ``mu + b_i``, an unseen movie ``mu + b_u``, and both unseen get ``mu``. Predictions are clipped to
 the rating scale, 0.5 to 5 stars.
+
+**Scorers.** Ranking code (metrics, top-N, explanations) needs only scores: anything with a
+``name``, ascending ``item_ids`` and ``score(user_ids, item_ids) -> (b, m)`` is a :class:`Scorer`.
+:class:`MFModel` is one; so are the popularity baseline and the ranking models, which rank well
+but predict no stars (``predicts_stars=False``: their ``predict`` refuses).
+
+**Fold-in.** A model records in ``fold_in`` how a new user is solved under its own objective
+(for example :class:`helpers.foldin.RidgeFoldIn`); ``None`` means the algorithm has no such rule,
+and :func:`helpers.recommend.fold_in` refuses it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from helpers.matrix import index_of
+from helpers.schema import RATING_SCALE
 
-RATING_SCALE = (0.5, 5.0)
+if TYPE_CHECKING:
+    from helpers.matrix import RatingMatrix
 #: Pairs whose factor rows are gathered at once by ``predict``.
 PREDICT_CHUNK = 65_536
 
 
-@dataclass
+@runtime_checkable
+class Scorer(Protocol):
+    """What ranking needs: ``score(user_ids (b,), item_ids (m,)) -> (b, m)`` float scores for raw
+    ids (higher = recommend first; users or items the scorer never saw get a defined fallback,
+    never an error), a ``name`` for tables, and the ascending raw ``item_ids`` it knows."""
+
+    name: str
+    item_ids: np.ndarray
+
+    def score(self, user_ids, item_ids) -> np.ndarray: ...
+
+
+@dataclass(eq=False)
 class MFModel:
-    """A fitted (biased) matrix factorization model. Shapes: n users, m items, k factors."""
+    """A fitted (biased) matrix factorization model. Shapes: n users, m items, k factors.
+
+    ``predicts_stars=False`` marks a model fitted to rank (implicit feedback): its scores order
+    movies but are not ratings, so :meth:`predict` raises ``TypeError``. ``fold_in`` is the
+    algorithm's rule for a new user (module docstring), ``None`` if it has none.
+    """
 
     global_mean: float
     user_bias: np.ndarray  # (n,)
@@ -42,6 +71,36 @@ class MFModel:
     params: dict = field(default_factory=dict)
     history: dict[str, list[float]] = field(default_factory=dict)
     rating_scale: tuple[float, float] = RATING_SCALE
+    predicts_stars: bool = True
+    fold_in: Any = None
+
+    @classmethod
+    def from_matrix(
+        cls,
+        matrix: RatingMatrix,
+        *,
+        global_mean: float,
+        user_bias: np.ndarray | None = None,
+        item_bias: np.ndarray | None = None,
+        user_factors: np.ndarray | None = None,
+        item_factors: np.ndarray | None = None,
+        **fields,
+    ) -> MFModel:
+        """A model on the users and movies of ``matrix`` (a RatingMatrix, or anything with
+        ascending ``user_ids`` and ``item_ids``, such as another model); missing biases are zeros
+        and missing factors make a ``k = 0`` model. Other ``fields`` (name, params, history,
+        fold_in, …) pass on."""
+        n, m = len(matrix.user_ids), len(matrix.item_ids)
+        return cls(
+            global_mean=float(global_mean),
+            user_bias=np.zeros(n) if user_bias is None else user_bias,
+            item_bias=np.zeros(m) if item_bias is None else item_bias,
+            user_factors=empty_factors(n) if user_factors is None else user_factors,
+            item_factors=empty_factors(m) if item_factors is None else item_factors,
+            user_ids=matrix.user_ids,
+            item_ids=matrix.item_ids,
+            **fields,
+        )
 
     def __post_init__(self) -> None:
         n, m = len(self.user_ids), len(self.item_ids)
@@ -84,6 +143,11 @@ class MFModel:
     def predict(self, users, items, *, clip: bool = True) -> np.ndarray:
         """Predicted stars for pairs of raw ``userId`` and ``movieId`` (array-likes of equal
         length), following the unseen policy above; clipped to the rating scale by default."""
+        if not self.predicts_stars:
+            raise TypeError(
+                f"model {self.name!r} was fitted to rank movies, not to predict stars: its scores "
+                "order a user's candidates but are not ratings. Use score() or ranking metrics"
+            )
         users = np.asarray(users)
         items = np.asarray(items)
         if users.shape != items.shape:
@@ -108,13 +172,31 @@ class MFModel:
             pred[both] += predict_triples(uu[both], ii[both], self.user_factors, self.item_factors)
         return self.clip(pred) if clip else pred
 
-    def score_all_items(self, u: int, *, clip: bool = False) -> np.ndarray:
-        """Predicted stars of user row ``u`` for every item, shape (m,). Unclipped by default,
-        because clipping creates ties at 5 stars that ranking should not see."""
-        scores = self.global_mean + self.item_bias + self.user_bias[u]
-        if self.k:
-            scores = scores + self.item_factors @ self.user_factors[u]
-        return self.clip(scores) if clip else scores
+    def score_rows(self, u, i=None) -> np.ndarray:
+        """Unclipped scores ``mu + b_u + b_i + p_u . q_i`` of user rows ``u`` (b,) for item rows
+        ``i`` (m,) (default: every item), shape (b, m), with the unseen policy: row -1 drops that
+        side's bias and factors. Unclipped, because clipping would tie everything above 5 stars.
+        The one scoring kernel of the series: ranking metrics, top-N and explanations use it."""
+        u = np.atleast_1d(np.asarray(u, dtype=np.int64))
+        seen_u = u >= 0
+        uu = np.where(seen_u, u, 0)
+        bu = np.where(seen_u, self.user_bias[uu], 0.0) if self.n_users else np.zeros(len(u))
+        if i is None:
+            bi, q = self.item_bias, self.item_factors
+        else:
+            i = np.atleast_1d(np.asarray(i, dtype=np.int64))
+            seen_i = i >= 0
+            ii = np.where(seen_i, i, 0)
+            bi = np.where(seen_i, self.item_bias[ii], 0.0) if self.n_items else np.zeros(len(i))
+            q = self.item_factors[ii] * seen_i[:, None] if self.n_items else None
+        scores = self.global_mean + bu[:, None] + bi[None, :]
+        if self.k and self.n_users and self.n_items:
+            scores = scores + (self.user_factors[uu] * seen_u[:, None]) @ q.T
+        return scores
+
+    def score(self, user_ids, item_ids) -> np.ndarray:
+        """:meth:`score_rows` for raw userIds (b,) and movieIds (m,): the :class:`Scorer` API."""
+        return self.score_rows(self.user_index(user_ids), self.item_index(item_ids))
 
     def clip(self, stars: np.ndarray) -> np.ndarray:
         lo, hi = self.rating_scale
@@ -122,8 +204,8 @@ class MFModel:
 
     def __repr__(self) -> str:  # short and free of memory addresses, for notebooks
         return (
-            f"MFModel(name={self.name!r}, users={self.n_users}, items={self.n_items}, "
-            f"k={self.k}, global_mean={self.global_mean:.4f})"
+            f"{type(self).__name__}(name={self.name!r}, users={self.n_users}, "
+            f"items={self.n_items}, k={self.k}, global_mean={self.global_mean:.4f})"
         )
 
 

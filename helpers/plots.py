@@ -5,6 +5,8 @@ from __future__ import annotations
 import matplotlib as mpl
 import matplotlib.pyplot as plt
 
+from helpers.history import X
+
 STYLE = {
     "figure.figsize": (7.0, 4.0),
     "figure.dpi": 100,
@@ -19,6 +21,9 @@ STYLE = {
     "image.cmap": "viridis",
 }
 
+#: Metric suffixes plot_history draws, with their y-axis labels.
+_METRICS = {"_rmse": "RMSE (stars)", "_ndcg": "NDCG@10", "objective": "objective (the fit's loss)"}
+
 
 def use_style() -> None:
     """Apply the series' figure style (fixed sizes, light grid) to matplotlib."""
@@ -29,21 +34,33 @@ def plot_history(
     history: dict[str, list[float]],
     *,
     ax: plt.Axes | None = None,
-    x: str = "epoch",
+    metric: str | None = None,
     label: str = "",
     title: str = "",
 ) -> plt.Axes:
-    """Learning curves: every ``*_rmse`` series of a model's ``history`` against ``x``."""
+    """Learning curves of a model's ``history`` (:mod:`helpers.history`): every ``*_rmse``, every
+    ``*_ndcg`` series, or the ``objective`` (``metric="rmse"`` / ``"ndcg"`` / ``"objective"``;
+    default: the first of these it has) against the iteration. Raises ``ValueError`` for a
+    history with no such series."""
+    if X not in history:
+        raise ValueError(f"history has no {X!r} series; it has {list(history)}")
+    suffixes = ([metric] if metric == "objective" else [f"_{metric}"]) if metric else list(_METRICS)
+    suffix = next((s for s in suffixes if any(k.endswith(s) for k in history)), None)
+    if suffix is None or suffix not in _METRICS:
+        raise ValueError(
+            f"history has no series ending in {' or '.join(suffixes)}; it has {list(history)}"
+        )
     if ax is None:
         _, ax = plt.subplots()
-    xs = history[x]
+    xs = history[X]
     for key, ys in history.items():
-        if key.endswith("_rmse"):
-            name = key.removesuffix("_rmse")
-            ax.plot(xs, ys, marker="o", markersize=3, label=f"{label} {name}".strip())
-    ax.set_xlabel(x.replace("_", " "))
-    ax.set_ylabel("RMSE (stars)")
+        if key.endswith(suffix):
+            name = key.removesuffix(suffix) if key != suffix else ""
+            ax.plot(xs, ys, marker="o", markersize=3, label=f"{label} {name}".strip() or None)
+    ax.set_xlabel(X)
+    ax.set_ylabel(_METRICS[suffix])
     if title:
         ax.set_title(title)
-    ax.legend()
+    if any(line.get_label() and not line.get_label().startswith("_") for line in ax.get_lines()):
+        ax.legend()
     return ax

@@ -28,8 +28,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from helpers.checks import check_bool, check_int, check_positive, check_real, check_seed
+from helpers.foldin import RidgeFoldIn
+from helpers.history import Monitor
 from helpers.matrix import RatingMatrix, as_matrix
-from helpers.metrics import rmse
 from helpers.model import MFModel, predict_triples
 
 #: Default number of ratings per mini-batch of :func:`fit_sgd` (see :func:`fit_sgd`).
@@ -260,28 +262,20 @@ def sgd_epoch(
 
 
 def _check_hyperparameters(
-    k: int, lr: float, reg: float, epochs: int, batch_size: int, init_std: float, biased: bool
-) -> None:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-        raise TypeError(f"k must be an integer number of factors, got {type(k).__name__}")
-    if k < 0 or (k == 0 and not biased):
-        raise ValueError(
-            f"k must be >= 1 (k=0, a biases-only model, is allowed only with biased=True), got {k}"
-        )
-    if not np.isfinite(lr) or lr <= 0:
-        raise ValueError(f"lr (learning rate) must be a positive number, got {lr}")
-    if not np.isfinite(reg) or reg < 0:
-        raise ValueError(f"reg (regularisation strength) must be >= 0, got {reg}")
-    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
-        raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
-    if (
-        isinstance(batch_size, bool)
-        or not isinstance(batch_size, (int, np.integer))
-        or (batch_size < 1)
-    ):
-        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-    if not np.isfinite(init_std) or init_std < 0:
-        raise ValueError(f"init_std must be >= 0, got {init_std}")
+    k, lr, reg, epochs, batch_size, init_std, biased, seed
+) -> tuple[int, float, float, int, int, float, bool, int]:
+    biased = check_bool("biased", biased)
+    k = check_int("k", k, minimum=0 if biased else 1)
+    return (
+        k,
+        check_positive("lr", lr),
+        check_real("reg", reg, minimum=0.0),
+        check_int("epochs", epochs, minimum=1),
+        check_int("batch_size", batch_size, minimum=1),
+        check_real("init_std", init_std, minimum=0.0),
+        biased,
+        check_seed("seed", seed),
+    )
 
 
 def _check_batch_stability(matrix: RatingMatrix, batch_size: int, lr: float, reg: float) -> None:
@@ -337,10 +331,13 @@ def fit_sgd(
     ``batch_size=1`` is textbook SGD (slow).
 
     ``valid`` (a ratings table) adds ``valid_rmse`` to the per-epoch ``history``
-    (``epoch``, ``train_rmse``, ``valid_rmse``; clipped predictions, unseen policy of
+    (``iteration`` = epoch, ``train_rmse``, ``valid_rmse``; clipped predictions, unseen policy of
     :class:`MFModel`). ``progress=True`` shows a tqdm bar on stderr. Deterministic for a ``seed``.
     """
-    _check_hyperparameters(k, lr, reg, epochs, batch_size, init_std, biased)
+    k, lr, reg, epochs, batch_size, init_std, biased, seed = _check_hyperparameters(
+        k, lr, reg, epochs, batch_size, init_std, biased, seed
+    )
+    monitor = Monitor(valid)
     if isinstance(train, pd.DataFrame) and len(train) == 0:
         raise ValueError("train is empty: SGD needs at least one rating")
     matrix = as_matrix(train)
@@ -356,14 +353,13 @@ def fit_sgd(
     Q = rng.normal(0.0, init_std, size=(matrix.n_items, k))
     bu = np.zeros(matrix.n_users)
     bi = np.zeros(matrix.n_items)
-    model = MFModel(
+    model = MFModel.from_matrix(
+        matrix,
         global_mean=mu,
         user_bias=bu,
         item_bias=bi,
         user_factors=P,
         item_factors=Q,
-        user_ids=matrix.user_ids,
-        item_ids=matrix.item_ids,
         name="biased SGD" if biased else "SGD",
         params=dict(
             k=k,
@@ -375,20 +371,10 @@ def fit_sgd(
             init_std=init_std,
             seed=seed,
         ),
-        history={"epoch": [], "train_rmse": []},
+        history=monitor.history,
+        # per rating the penalty is reg (b_u² + |p_u|²): for one user, reg · n_u in total
+        fold_in=RidgeFoldIn(reg=reg, weighted=True, bias=biased),
     )
-    if valid is not None:
-        if not isinstance(valid, pd.DataFrame):
-            raise TypeError(f"valid must be a DataFrame or None, got {type(valid).__name__}")
-        missing = [c for c in ("userId", "movieId", "rating") if c not in valid.columns]
-        if missing:
-            raise ValueError(f"valid lacks column(s) {missing}; it has {list(valid.columns)}")
-        vu = model.user_index(valid["userId"].to_numpy())
-        vi = model.item_index(valid["movieId"].to_numpy())
-        vr = valid["rating"].to_numpy(dtype=np.float64)
-        if len(vr) == 0:
-            raise ValueError("valid is empty: pass None or at least one rating")
-        model.history["valid_rmse"] = []
     epoch_range = range(1, epochs + 1)
     if progress:
         from tqdm.auto import tqdm
@@ -416,8 +402,5 @@ def fit_sgd(
                 f"SGD diverged in epoch {epoch} (parameters became inf/NaN) with lr={lr}, "
                 f"batch_size={batch_size}: lower lr"
             )
-        model.history["epoch"].append(epoch)
-        model.history["train_rmse"].append(rmse(ratings, model.predict_index(users, items)))
-        if valid is not None:
-            model.history["valid_rmse"].append(rmse(vr, model.predict_index(vu, vi)))
+        monitor.record(model, train_true=ratings, train_pred=model.predict_index(users, items))
     return model

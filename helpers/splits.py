@@ -25,7 +25,10 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-USER, ITEM, RATING, TIME = "userId", "movieId", "rating", "timestamp"
+from helpers.checks import check_int, check_ratings, check_seed
+from helpers.schema import ITEM, RATING, TIMESTAMP, USER
+
+TIME = TIMESTAMP
 
 
 @dataclass(frozen=True)
@@ -279,14 +282,7 @@ def _make_split(ratings: pd.DataFrame, is_test: np.ndarray, name: str) -> Split:
 
 
 def _check_ratings(ratings, *, time_col: str | None = None) -> None:
-    if not isinstance(ratings, pd.DataFrame):
-        raise TypeError(
-            f"expected a pandas DataFrame with columns {USER}, {ITEM}, {RATING}, "
-            f"got {type(ratings).__name__}"
-        )
-    missing = [c for c in (USER, ITEM, RATING) if c not in ratings.columns]
-    if missing:
-        raise ValueError(f"ratings lack column(s) {missing}; they have {list(ratings.columns)}")
+    check_ratings("ratings", ratings, allow_empty=True)
     if time_col is not None and time_col not in ratings.columns:
         raise ValueError(
             f"a temporal split needs a {time_col!r} column; the ratings have "
@@ -313,23 +309,18 @@ def _check_ratings(ratings, *, time_col: str | None = None) -> None:
 def _check_fraction(name: str, value) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a number strictly between 0 and 1, got {value!r}")
-    if not 0 < value < 1:
-        raise ValueError(f"{name} must be strictly between 0 and 1, got {value}")
-    return float(value)
+    value = float(value)
+    if not 0 < value < 1:  # also refuses NaN
+        raise ValueError(f"{name} must be strictly between 0 and 1, got {value:g}")
+    return value
 
 
 def _check_int(name: str, value, *, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, got {value}")
-    return int(value)
+    return check_int(name, value, minimum=minimum)
 
 
 def _rng(seed) -> np.random.Generator:
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"seed must be an integer, got {seed!r}")
-    return np.random.default_rng(int(seed))
+    return np.random.default_rng(check_seed("seed", seed))
 
 
 def _per_user_quota(test_fraction, test_count):

@@ -19,25 +19,23 @@ Everything here is dense, O(users × items) memory, for data that fits in memory
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 import pandas as pd
-from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from helpers.baselines import fit_biases
+from helpers.checks import check_choice, check_int, check_real
+from helpers.history import Monitor
 from helpers.matrix import RatingMatrix, as_matrix
-from helpers.metrics import rmse
 from helpers.model import MFModel
+from helpers.threads import single_threaded_blas
 
 IMPUTE = ("baseline", "mean", "zero")
 
 
-def _one_thread():
-    """LAPACK's eigh/svd at these sizes gain little from a second thread and slow down several
-    times when the cores are busy, so they run single-threaded (matrix products do not)."""
-    return threadpool_limits(limits=1, user_api="blas")
+# LAPACK's eigh/svd at these sizes gain little from a second thread and slow down several times
+# when the cores are busy, so they run single-threaded (matrix products do not).
+_one_thread = single_threaded_blas
 
 
 def _check_matrix(a) -> np.ndarray:
@@ -50,16 +48,13 @@ def _check_matrix(a) -> np.ndarray:
 
 
 def _check_k(k, shape: tuple[int, int]) -> int:
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral):
-        raise TypeError(f"k must be an integer, got {type(k).__name__} {k!r}")
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
+    k = check_int("k", k, minimum=1)
     if k > min(shape):
         raise ValueError(
             f"k={k} is larger than the matrix allows: a {shape[0]} x {shape[1]} matrix has at "
             f"most min(shape) = {min(shape)} singular values"
         )
-    return int(k)
+    return k
 
 
 def truncated_svd(
@@ -80,8 +75,7 @@ def truncated_svd(
         with _one_thread():
             u, s, vt = np.linalg.svd(a, full_matrices=False)
         return u[:, :k], s[:k], vt[:k]
-    if method != "gram":
-        raise ValueError(f"method must be 'gram' or 'lapack', got {method!r}")
+    check_choice("method", method, ("gram", "lapack"))
     if a.shape[0] > a.shape[1]:
         u, s, vt = truncated_svd(a.T, k, method="gram")
         return vt.T, s, u.T
@@ -112,8 +106,7 @@ def imputed_residuals(
     (see the module docstring), and the baseline ``mu, user_bias, item_bias`` it is centred on:
     one pass of damped means, ``helpers.baselines.fit_biases(train, damping=damping,
     iterations=1)``."""
-    if impute not in IMPUTE:
-        raise ValueError(f"impute must be one of {IMPUTE}, got {impute!r}")
+    check_choice("impute", impute, IMPUTE)
     matrix = as_matrix(train)
     biases = fit_biases(matrix, damping=damping, iterations=1)
     mu, user_bias, item_bias = biases.global_mean, biases.user_bias, biases.item_bias
@@ -128,17 +121,17 @@ def imputed_residuals(
 
 def _model(matrix, mu, bu, bi, u, s, vt, name, params, history=None) -> MFModel:
     root = np.sqrt(s)
-    return MFModel(
+    return MFModel.from_matrix(
+        matrix,
         global_mean=mu,
         user_bias=bu,
         item_bias=bi,
         user_factors=u * root,
         item_factors=vt.T * root,
-        user_ids=matrix.user_ids,
-        item_ids=matrix.item_ids,
         name=name,
         params=params,
-        history=history or {},
+        history={} if history is None else history,
+        fold_in=None,  # factors of an imputed dense matrix: a new user has no objective here
     )
 
 
@@ -154,6 +147,9 @@ def fit_svd_impute(
     ``P = U √S`` (n, k), ``Q = V √S`` (m, k) and the damped biases it was centred on."""
     matrix = as_matrix(train)
     k = _check_k(k, matrix.shape)
+    check_choice("impute", impute, IMPUTE)
+    check_choice("method", method, ("gram", "lapack"))
+    damping = check_real("damping", damping, minimum=0.0)
     dense, mu, bu, bi = imputed_residuals(matrix, impute=impute, damping=damping)
     u, s, vt = truncated_svd(dense, k, method=method)
     params = {"k": k, "impute": impute, "damping": damping}
@@ -176,36 +172,27 @@ def fit_soft_impute(
 
     ``history`` has per iteration ``iteration``, ``train_rmse``, ``valid_rmse`` (with ``valid``)
     and ``change``: the root mean square change of the imputed cells, in stars."""
+    iterations = check_int("iterations", iterations, minimum=1)
+    shrink = check_real("shrink", shrink, minimum=0.0)
+    damping = check_real("damping", damping, minimum=0.0)
+    monitor = Monitor(valid, extra=("change",))
     matrix = as_matrix(train)
     k = _check_k(k, matrix.shape)
-    if isinstance(iterations, bool) or not isinstance(iterations, numbers.Integral):
-        raise TypeError(f"iterations must be an integer, got {iterations!r}")
-    if iterations < 1:
-        raise ValueError(f"iterations must be >= 1, got {iterations}")
-    if not np.isfinite(shrink) or shrink < 0:
-        raise ValueError(f"shrink must be a non-negative number, got {shrink}")
     filled, mu, bu, bi = imputed_residuals(matrix, impute="baseline", damping=damping)
     unknown = np.ones(matrix.shape, dtype=bool)
     unknown[matrix.users, matrix.items] = False
     name = "soft-impute" if shrink > 0 else "hard-impute"
     params = {"k": k, "shrink": shrink, "iterations": iterations, "damping": damping}
-    history: dict[str, list[float]] = {"iteration": [], "train_rmse": [], "change": []}
-    if valid is not None:
-        history["valid_rmse"] = []
     previous = filled[unknown]
-    for it in tqdm(range(1, iterations + 1), desc=name, disable=not progress):
+    for _ in tqdm(range(iterations), desc=name, disable=not progress):
         u, s, vt = truncated_svd(filled, k)
         s = np.maximum(s - shrink, 0.0)
         low_rank = (u * s) @ vt
         filled[unknown] = low_rank[unknown]
         current = filled[unknown]
-        history["change"].append(float(np.sqrt(np.mean((current - previous) ** 2))))
+        change = float(np.sqrt(np.mean((current - previous) ** 2)))
         previous = current
-        model = _model(matrix, mu, bu, bi, u, s, vt, name, params, history)
-        history["iteration"].append(it)
+        model = _model(matrix, mu, bu, bi, u, s, vt, name, params, monitor.history)
         fit = model.predict_index(matrix.users, matrix.items)
-        history["train_rmse"].append(rmse(matrix.values, fit))
-        if valid is not None:
-            pred = model.predict(valid["userId"], valid["movieId"])
-            history["valid_rmse"].append(rmse(valid["rating"], pred))
+        monitor.record(model, train_true=matrix.values, train_pred=fit, change=change)
     return model

@@ -1,4 +1,4 @@
-"""fetch_movielens against a real HTTP server on 127.0.0.1 serving zips built here.
+"""helpers.download.fetch_movielens against a real HTTP server on 127.0.0.1 serving zips built here.
 
 Every failure must raise its specific error with a readable message, leave no partial file or
 temporary folder behind, and leave an existing good copy untouched. No test touches the internet.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import stat
 import threading
 import zipfile
@@ -15,10 +16,11 @@ from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from helpers import data
-from helpers.data import (
+from helpers import download
+from helpers.download import (
     ArchiveError,
     ChecksumError,
     DownloadTimeoutError,
@@ -249,13 +251,13 @@ def test_variant_without_known_file_hashes_gets_a_manifest(server, tmp_path):
     server.serve(ok(body), variant="ml-100k")
     kw = {**FAST, "expected_size": len(body), "expected_sha256": sha(body)}
     target = fetch_movielens("ml-100k", tmp_path, base_url=server.url, **kw)
-    manifest = (target / data.MANIFEST).read_text(encoding="utf-8")
+    manifest = (target / download.MANIFEST).read_text(encoding="utf-8")
     assert f"{sha(files['u.data'])}  u.data" in manifest
-    assert data.is_verified(target)
+    assert download.is_verified(target)
     fetch_movielens("ml-100k", tmp_path, base_url=server.url, **kw)
     assert server.count("ml-100k") == 1  # second call: verified by the manifest, no network
     (target / "u.data").write_bytes(b"1\t1\t1\t874965758\n2\t2\t2\t874965758\n")
-    assert not data.is_verified(target)
+    assert not download.is_verified(target)
 
 
 def test_keep_zip_reuses_the_verified_zip_without_network(server, tmp_path):
@@ -335,7 +337,7 @@ def test_registry_size_is_enforced_without_overrides(server, good_copy):
     data_dir, before = good_copy
     body = make_zip(FILES_V2)
     server.serve(ok(body))
-    expected = data.REGISTRY[VARIANT].size
+    expected = download.REGISTRY[VARIANT].size
     with pytest.raises(SizeError, match=rf"expected {expected} bytes, got {len(body)}"):
         fetch(server, data_dir, force=True)
     assert_untouched(data_dir, before)
@@ -417,20 +419,51 @@ def test_unknown_variant_lists_the_known_ones(server, tmp_path):
     assert server.hits == {}
 
 
-def test_bad_retry_settings_are_rejected(tmp_path):
-    with pytest.raises(ValueError, match=r"retries and backoff must be >= 0, got -1 and 1"):
-        fetch_movielens(VARIANT, tmp_path, retries=-1, backoff=1)
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"retries": -1}, ValueError, "retries must be >= 0, got -1"),
+        ({"retries": 1.5}, TypeError, "retries must be an integer, got float 1.5"),
+        ({"backoff": -0.5}, ValueError, "backoff must be >= 0, got -0.5"),
+        ({"timeout": 0}, ValueError, "timeout must be > 0, got 0"),
+        ({"timeout": (1.0, 2.0, 3.0)}, ValueError, "a (connect, read) pair, got (1.0, 2.0, 3.0)"),
+        ({"timeout": "10"}, TypeError, "timeout must be a number, got str '10'"),
+        ({"force": "yes"}, TypeError, "force must be True or False, got str 'yes'"),
+        ({"progress": 1}, TypeError, "progress must be True or False, got int 1"),
+        ({"expected_size": 0}, ValueError, "expected_size must be >= 1, got 0"),
+        ({"expected_sha256": "abc"}, ValueError, "expected_sha256 must be 64 hex digits"),
+        ({"expected_files": {"a.csv": "x"}}, ValueError, "expected_files['a.csv'] must be 64 hex"),
+        ({"expected_files": ["a.csv"]}, TypeError, "expected_files must be a mapping"),
+    ],
+)
+def test_bad_settings_are_rejected_before_any_work(tmp_path, kwargs, error, message):
+    with pytest.raises(error, match=re.escape(message)):
+        fetch_movielens(VARIANT, tmp_path / "data", **kwargs)
+    assert not (tmp_path / "data").exists()
+
+
+def test_numpy_integers_are_accepted(server, tmp_path):
+    body = make_zip(FILES)
+    server.serve(ok(body))
+    kw = {**checks(body), "expected_size": np.int64(len(body))}
+    fetch(server, tmp_path, retries=np.int64(0), **kw)
+    assert server.count() == 1
+
+
+def test_variant_must_be_a_string(tmp_path):
+    with pytest.raises(TypeError, match=r"variant must be a string .*, got 3"):
+        fetch_movielens(3, tmp_path)
 
 
 def test_data_dir_defaults_to_the_environment_variable(monkeypatch, tmp_path):
-    monkeypatch.setenv(data.DATA_DIR_ENV, str(tmp_path))
-    assert data.default_data_dir() == tmp_path
-    monkeypatch.delenv(data.DATA_DIR_ENV)
-    assert data.default_data_dir() == Path(data.__file__).resolve().parents[1] / "data"
+    monkeypatch.setenv(download.DATA_DIR_ENV, str(tmp_path))
+    assert download.default_data_dir() == tmp_path
+    monkeypatch.delenv(download.DATA_DIR_ENV)
+    assert download.default_data_dir() == Path(download.__file__).resolve().parents[1] / "data"
 
 
 def test_registry_matches_the_published_checksums():
-    assert data.BASE_URL == "https://files.grouplens.org/datasets/movielens/"
+    assert download.BASE_URL == "https://files.grouplens.org/datasets/movielens/"
     published = {
         "ml-latest-small": (978202, "696d65a3dfceac7c"),
         "ml-100k": (4924029, "50d2a982c6698693"),
@@ -438,6 +471,6 @@ def test_registry_matches_the_published_checksums():
         "ml-20m": (198702078, "96f243c338a8665f"),
         "ml-25m": (261978986, "8b21cfb7eb1706b4"),
     }
-    got = {name: (v.size, v.sha256[:16]) for name, v in data.REGISTRY.items()}
+    got = {name: (v.size, v.sha256[:16]) for name, v in download.REGISTRY.items()}
     assert got == published
-    assert all(len(v.sha256) == 64 for v in data.REGISTRY.values())
+    assert all(len(v.sha256) == 64 for v in download.REGISTRY.values())

@@ -10,20 +10,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import data
+from helpers import download
 from helpers.data import (
-    fetch_movielens,
     load_links,
     load_movies,
     load_ratings,
     load_tags,
-    parse_year,
-    split_genres,
     to_datetime,
     validate_ratings,
 )
+from helpers.download import fetch_movielens
+from helpers.schema import parse_year, split_genres
 
-REPO = Path(data.__file__).resolve().parents[1]
+REPO = Path(download.__file__).resolve().parents[1]
 PINNED = REPO / "data" / "ml-latest-small"
 RATING_DTYPES = {
     "userId": "int32",
@@ -45,26 +44,26 @@ def dtypes(df: pd.DataFrame) -> dict[str, str]:
 
 
 def test_pinned_copy_matches_the_sha256_list():
-    expected = data.REGISTRY["ml-latest-small"].files
+    expected = download.REGISTRY["ml-latest-small"].files
     assert sorted(expected) == ["README.txt", "links.csv", "movies.csv", "ratings.csv", "tags.csv"]
     for name, digest in expected.items():
-        assert data.sha256_file(PINNED / name) == digest, name
-    assert data.is_verified(PINNED, expected)
+        assert download.sha256_file(PINNED / name) == digest, name
+    assert download.is_verified(PINNED, expected)
 
 
 def test_data_readme_lists_the_same_sha256():
     text = (REPO / "data" / "README.md").read_text(encoding="utf-8")
     listed = dict((n, d) for d, n in re.findall(r"^([0-9a-f]{64})  (\S+)$", text, re.MULTILINE))
-    assert listed == dict(data.REGISTRY["ml-latest-small"].files)
+    assert listed == dict(download.REGISTRY["ml-latest-small"].files)
 
 
 def test_pinned_copy_is_used_without_network(monkeypatch):
-    monkeypatch.delenv(data.DATA_DIR_ENV, raising=False)
+    monkeypatch.delenv(download.DATA_DIR_ENV, raising=False)
 
     def no_network(*args: object, **kwargs: object) -> None:
         raise AssertionError("the network was contacted")
 
-    monkeypatch.setattr(data.requests, "get", no_network)
+    monkeypatch.setattr(download.requests, "get", no_network)
     assert fetch_movielens(force=False) == PINNED
     assert len(load_ratings()) == 100836
 
@@ -164,9 +163,12 @@ def test_validate_lists_at_most_five_rows():
         validate_ratings(df)
 
 
-def test_validate_needs_the_columns():
-    with pytest.raises(ValueError, match=r"ratings lack column\(s\) \['movieId'\]"):
+def test_validate_needs_a_table_with_the_columns():
+    with pytest.raises(ValueError, match=r"ratings lacks column\(s\) \['movieId'\]"):
         validate_ratings(pd.DataFrame({"userId": [1], "rating": [4.0]}))
+    with pytest.raises(TypeError, match=r"ratings must be a DataFrame with columns"):
+        validate_ratings([(1, 1, 4.0)])
+    validate_ratings(ratings_frame([]))  # an empty table has nothing wrong with it
 
 
 # ----------------------------------------------------------------------------- file formats
@@ -323,12 +325,31 @@ def test_missing_file_and_folder(tmp_path):
 
 def test_unsupported_variants(tmp_path):
     with pytest.raises(
-        ValueError, match=r"cannot load variant 'ml-5m'; supported: ml-latest-small"
+        ValueError, match=r"variant must be one of \[.*'ml-latest-small'.*\], got 'ml-5m'"
     ):
         load_ratings("ml-5m", folder=tmp_path)
-    with pytest.raises(ValueError, match=r"load_tags reads the CSV variants .*, not 'ml-1m'"):
+    with pytest.raises(ValueError, match=r"variant must be one of \[.*\], got 'ml-5m'"):
+        load_movies("ml-5m", folder=tmp_path)
+    with pytest.raises(TypeError, match=r"variant must be a string, one of"):
+        load_ratings(None, folder=tmp_path)
+    with pytest.raises(ValueError, match=r"variant must be one of \['ml-20m', .*\], got 'ml-1m'"):
         load_tags("ml-1m", folder=tmp_path)
-    with pytest.raises(ValueError, match=r"load_links reads the CSV variants .*, not 'ml-100k'"):
+    with pytest.raises(ValueError, match=r"variant must be one of \['ml-20m', .*\], got 'ml-100k'"):
         load_links("ml-100k", folder=tmp_path)
+    with pytest.raises(TypeError, match=r"validate must be True or False, got str 'no'"):
+        load_ratings(folder=tmp_path, validate="no")
     with pytest.raises(ValueError, match=r"ml-10m is not downloadable here; pass folder="):
         load_ratings("ml-10m")
+
+
+def test_loader_years_agree_with_the_title_split_on_every_pinned_title():
+    """load_movies (vectorised parse_year) and title search (split_title per title) read the same
+    year from each of the 9,742 titles."""
+    from helpers.schema import split_title
+
+    raw = pd.read_csv(PINNED / "movies.csv", dtype=str, na_filter=False)
+    split = pd.array([split_title(t)[1] for t in raw["title"]], dtype="Int16")
+    assert len(raw) == 9742
+    pd.testing.assert_series_equal(
+        load_movies()["year"], pd.Series(split, name="year"), check_index=False
+    )

@@ -313,7 +313,7 @@ def test_missing_id_is_rejected(small):
 
 
 def test_empty_table_is_rejected(small):
-    with pytest.raises(ValueError, match="ratings table is empty"):
+    with pytest.raises(ValueError, match="ratings is empty"):
         build_matrix(small.iloc[:0])
 
 
@@ -341,7 +341,7 @@ def test_unsorted_maps_are_rejected(small):
 
 
 def test_wrong_types_are_rejected(small):
-    with pytest.raises(TypeError, match=r"expected a pandas DataFrame .* got ndarray"):
+    with pytest.raises(TypeError, match=r"ratings must be a DataFrame .* got ndarray"):
         build_matrix(small.to_numpy())
     with pytest.raises(TypeError, match="or a RatingMatrix, got list"):
         as_matrix([[1, 2, 3.0]])

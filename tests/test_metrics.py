@@ -74,7 +74,7 @@ def test_rating_report_uses_clipped_predictions():
 def test_rating_report_errors():
     with pytest.raises(ValueError, match="test is empty"):
         rating_report(tiny_model(), frame([]))
-    with pytest.raises(TypeError, match="need a model with predict"):
+    with pytest.raises(TypeError, match="need a model that predicts stars"):
         rating_report(object(), frame([(1, 10, 5.0)]))
     with pytest.raises(ValueError, match=r"lacks column\(s\) \['rating'\]"):
         rating_report(tiny_model(), pd.DataFrame({"userId": [1], "movieId": [10]}))
@@ -92,13 +92,6 @@ def test_score_matrix_of_a_model_equals_unclipped_predict_with_unseen_policy():
     expected = model.predict(uu.ravel(), ii.ravel(), clip=False).reshape(uu.shape)
     np.testing.assert_allclose(scores, expected)
     assert scores[0, 0] == pytest.approx(5.5)  # not clipped: ranking must not see clip ties
-
-
-def test_score_matrix_checks_the_scorer():
-    with pytest.raises(TypeError, match="scorer must be an MFModel or a callable"):
-        score_matrix("popular", [1], [10])
-    with pytest.raises(ValueError, match=r"returned shape \(1,\), expected \(1, 2\)"):
-        score_matrix(lambda u, i: np.zeros(1), [1], [10, 20])
 
 
 def test_top_k_breaks_ties_by_smaller_column():
@@ -132,7 +125,7 @@ def test_top_k_equals_a_stable_full_sort(seed):
 
 
 def test_top_k_errors():
-    with pytest.raises(ValueError, match="k must be a positive integer, got 0"):
+    with pytest.raises(ValueError, match="k must be >= 1, got 0"):
         top_k(np.zeros((1, 3)), 0)
     with pytest.raises(ValueError, match="must be finite"):
         top_k(np.array([[1.0, np.nan]]), 1)
@@ -180,9 +173,30 @@ TEST = frame([(1, 30, 5.0), (1, 40, 2.0), (2, 20, 4.0), (2, 40, 4.5), (3, 10, 3.
 ITEM_SCORE = {10: 0.1, 20: 0.5, 30: 0.9, 40: 0.5}  # 20 and 40 tie
 
 
-def fixed_scores(user_ids, item_ids):
-    row = np.array([ITEM_SCORE.get(int(i), 0.0) for i in item_ids])
-    return np.tile(row, (len(user_ids), 1))
+class FixedScorer:
+    """A scorer (the Scorer protocol) with the same score of a movie for every user."""
+
+    name = "fixed"
+    item_ids = np.array(sorted(ITEM_SCORE))
+
+    def score(self, user_ids, item_ids):
+        row = np.array([ITEM_SCORE.get(int(i), 0.0) for i in item_ids])
+        return np.tile(row, (len(user_ids), 1))
+
+
+class WrongShape(FixedScorer):
+    def score(self, user_ids, item_ids):
+        return np.zeros(1)
+
+
+fixed_scores = FixedScorer()
+
+
+def test_score_matrix_checks_the_scorer():
+    with pytest.raises(TypeError, match="scorer must be a Scorer"):
+        score_matrix("popular", [1], [10])
+    with pytest.raises(ValueError, match=r"returned shape \(1,\), expected \(1, 2\)"):
+        score_matrix(WrongShape(), [1], [10, 20])
 
 
 def test_ranking_report_by_hand_at_k1():
@@ -236,10 +250,12 @@ def test_ranking_report_errors():
         ranking_report(fixed_scores, TRAIN, frame([]), k=1)
     with pytest.raises(ValueError, match="no test user has a relevant item"):
         ranking_report(fixed_scores, TRAIN, frame([(1, 30, 1.0)]), k=1)
-    with pytest.raises(ValueError, match="k must be a positive integer"):
+    with pytest.raises(ValueError, match="k must be >= 1"):
         ranking_report(fixed_scores, TRAIN, TEST, k=0)
-    with pytest.raises(ValueError, match="threshold must be a finite number of stars, got '4'"):
+    with pytest.raises(TypeError, match="threshold must be a number, got str '4'"):
         ranking_report(fixed_scores, TRAIN, TEST, threshold="4")
+    with pytest.raises(ValueError, match="threshold must be a finite number, got nan"):
+        ranking_report(fixed_scores, TRAIN, TEST, threshold=float("nan"))
     with pytest.raises(TypeError, match="train must be a DataFrame"):
         ranking_report(fixed_scores, [(1, 10, 4.0)], TEST)
 

@@ -1,6 +1,7 @@
 """Tests of helpers.model.MFModel: hand-computed predictions, clipping, unseen policy, shapes."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from helpers.model import MFModel, empty_factors
@@ -58,9 +59,9 @@ def test_unseen_policy_result_is_clipped_too():
     assert model.predict([99], [1])[0] == 5.0
 
 
-def test_score_all_items_by_hand():
+def test_score_rows_of_all_items_by_hand():
     model = small_model()
-    np.testing.assert_allclose(model.score_all_items(1), [2.75 + 0.3, 2.5 + 1.5, 1.5 + 1.0])
+    np.testing.assert_allclose(model.score_rows([1])[0], [2.75 + 0.3, 2.5 + 1.5, 1.5 + 1.0])
 
 
 def test_model_without_factors():
@@ -113,3 +114,30 @@ def test_predict_in_chunks_equals_one_gather(monkeypatch):
     got = model.predict(users, items, clip=False)
     assert got.shape == users.shape
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+
+
+def test_equality_is_identity_not_an_array_comparison():
+    # dataclass == on array fields used to raise "truth value of an array is ambiguous"
+    from helpers.matrix import build_matrix
+
+    a, b = small_model(), small_model()
+    assert a == a and a != b
+    frame = pd.DataFrame({"userId": [1, 2], "movieId": [5, 5], "rating": [3.0, 4.0]})
+    m1, m2 = build_matrix(frame), build_matrix(frame)
+    assert m1 != m2 and m1.by_user != m2.by_user and m1 == m1
+
+
+def test_score_rows_applies_the_unseen_policy_like_predict():
+    model = small_model()
+    scores = model.score_rows([0, -1], [2, -1, 0])
+    want = model.predict([10, 99], [3, 3], clip=False)
+    np.testing.assert_allclose(scores[:, 0], want)
+    np.testing.assert_allclose(scores[:, 1], [3.0 + 0.5, 3.0])  # unseen movie: mu + b_u
+    np.testing.assert_allclose(model.score([10, 99], [3, 77, 1]), scores)
+
+
+def test_a_ranking_model_refuses_to_predict_stars():
+    model = small_model(predicts_stars=False)
+    with pytest.raises(TypeError, match="fitted to rank movies, not to predict stars"):
+        model.predict([10], [1])
+    assert model.score([10], [1]).shape == (1, 1)

@@ -1,7 +1,9 @@
-"""Tests of helpers.recommend: top-N, similar movies, title matching, fold-in, explanations."""
+"""Tests of helpers.recommend: top-N, similar movies, fold-in under the model's own rule,
+explanations. Title matching and ratings dicts are tested in test_titles.py."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import numpy as np
@@ -9,39 +11,30 @@ import pandas as pd
 import pytest
 
 from helpers.als import als_half_step, fit_als
+from helpers.foldin import RidgeFoldIn
 from helpers.matrix import build_matrix
 from helpers.model import MFModel, empty_factors
 from helpers.recommend import (
     Explanation,
     NewUser,
-    TitleError,
     explain,
-    find_movie,
-    find_titles,
     fold_in,
-    movie_table,
-    parse_ratings,
     similar_movies,
     top_n,
 )
+from helpers.titles import TitleError
 
 N_USERS, N_ITEMS, K = 40, 30, 3
 FIRST_MOVIE = 10  # movieIds 10..39, userIds 1..40
 
-# A few real-looking titles for the matching rules; the rest are "Movie j (2000)".
 TITLES = {
     10: "Toy Story (1995)",
     11: "Toy Story 2 (1999)",
     12: "Matrix, The (1999)",
-    13: "Emma (1996)",
-    14: "Emma (1996)",  # MovieLens lists two different movies under this exact title
     15: "Emma (2009)",
     16: "Hamlet (1948)",
     17: "Hamlet (1996)",
     18: "Babylon 5",  # no year
-    19: "Star Wars: Episode IV - A New Hope (1977)",
-    20: "Spirited Away (Sen to Chihiro no kamikakushi) (2001)",
-    21: "Seven (a.k.a. Se7en) (1995)",
 }
 
 
@@ -90,7 +83,25 @@ def als(request, train) -> MFModel:
     return fit_als(train, k=K, reg=0.05 if weighted else 0.5, iterations=30, weighted=weighted)
 
 
-def _tiny_model(item_factors, item_bias=None, user_factors=None) -> MFModel:
+def _hand_model(train: pd.DataFrame, rule, *, name: str = "hand", seed: int = 1, **fields):
+    """A model on ``train``'s users and movies with random parameters and the fold-in ``rule``."""
+    matrix = build_matrix(train)
+    rng = np.random.default_rng(seed)
+    n, m = matrix.n_users, matrix.n_items
+    return MFModel.from_matrix(
+        matrix,
+        global_mean=float(train["rating"].mean()),
+        user_bias=rng.normal(0, 0.3, n),
+        item_bias=rng.normal(0, 0.3, m),
+        user_factors=rng.normal(0, 0.5, (n, K)),
+        item_factors=rng.normal(0, 0.5, (m, K)),
+        name=name,
+        fold_in=rule,
+        **fields,
+    )
+
+
+def _tiny_model(item_factors, item_bias=None, user_factors=None, **fields) -> MFModel:
     """One user (id 1) and items 100, 101, ... with the given factors."""
     item_factors = np.asarray(item_factors, dtype=float)
     m, k = item_factors.shape
@@ -103,8 +114,13 @@ def _tiny_model(item_factors, item_bias=None, user_factors=None) -> MFModel:
         user_ids=np.array([1]),
         item_ids=np.arange(100, 100 + m),
         name="tiny",
-        params={"reg": 0.1},
+        **fields,
     )
+
+
+def _own_ratings(train: pd.DataFrame, user: int) -> dict[int, float]:
+    mine = train.loc[train["userId"] == user]
+    return dict(zip(mine["movieId"].tolist(), mine["rating"].tolist(), strict=True))
 
 
 # --------------------------------------------------------------------------------------------
@@ -119,6 +135,22 @@ def test_top_n_hand_computed_order_scores_and_tie_break():
     assert recs["movieId"].tolist() == [101, 100, 102]  # the 4.25 tie goes to the smaller id
     np.testing.assert_allclose(recs["score"], [5.75, 4.25, 4.25])
     np.testing.assert_allclose(recs["predicted"], [5.0, 4.25, 4.25])  # clipped like predict
+    assert top_n(model, np.int64(1), np.int64(2), exclude=[101])["movieId"].tolist() == [100, 102]
+
+
+def test_top_n_scores_through_score_rows():
+    """A model class that scores differently is ranked by its own score_rows."""
+
+    class Reversed(MFModel):
+        def score_rows(self, u, i=None):
+            return -super().score_rows(u, i)
+
+    factors = [[1.0, 0.0], [1.0, 1.0], [0.5, 0.5], [-1.0, 0.0]]
+    plain = _tiny_model(factors, item_bias=[0, 0.5, 0, 0])
+    reversed_ = Reversed(**{f.name: getattr(plain, f.name) for f in dataclasses.fields(plain)})
+    recs = top_n(reversed_, 1, 4, exclude=())
+    assert recs["movieId"].tolist() == [103, 100, 102, 101]
+    np.testing.assert_allclose(recs["score"], [-2.25, -4.25, -4.25, -5.75])
 
 
 def test_top_n_never_recommends_a_rated_movie(als, train):
@@ -139,6 +171,7 @@ def test_top_n_with_n_larger_than_the_candidates_returns_all_of_them(als, train)
     assert recs["score"].is_monotonic_decreasing
     expected = als.predict(np.full(len(recs), 5), recs["movieId"])
     np.testing.assert_allclose(recs["predicted"], expected)
+    np.testing.assert_array_equal(recs["score"], als.score([5], recs["movieId"])[0])
 
 
 def test_top_n_min_ratings_leaves_out_rarely_rated_movies(als, train):
@@ -179,13 +212,22 @@ def test_top_n_works_for_a_model_without_factors(train):
     np.testing.assert_allclose(recs["score"], best.to_numpy()[:3])
 
 
+def test_top_n_of_a_ranking_model_has_no_predicted_stars(train):
+    ranker = _hand_model(train, None, name="ranker", predicts_stars=False)
+    recs = top_n(ranker, 4, 5, exclude=train)
+    assert list(recs.columns) == ["movieId", "score"]
+    assert recs["score"].is_monotonic_decreasing
+    np.testing.assert_array_equal(recs["score"], ranker.score([4], recs["movieId"])[0])
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
         ({"user_id": 999}, ValueError, "user 999 is not in the model"),
-        ({"user_id": "1"}, TypeError, "user_id must be an integer"),
-        ({"n": 0}, ValueError, "n must be at least 1"),
-        ({"n": 2.5}, TypeError, "n must be an integer"),
+        ({"user_id": "1"}, TypeError, "user_id must be an integer, got str '1'"),
+        ({"n": 0}, ValueError, "n must be >= 1, got 0"),
+        ({"n": 2.5}, TypeError, "n must be an integer, got float 2.5"),
+        ({"min_ratings": -1, "counts": ()}, ValueError, "min_ratings must be >= 0, got -1"),
         ({"exclude": "Toy Story"}, TypeError, "exclude must be the training ratings"),
         ({"min_ratings": 5}, TypeError, "min_ratings needs counts="),
     ],
@@ -257,112 +299,68 @@ def test_similar_movies_bad_arguments(als, train):
         similar_movies(als, 10, 3, counts=[1, 2, 3])
     with pytest.raises(TypeError, match="pass movies="):
         similar_movies(als, "Toy Story", 3, counts=train)
+    with pytest.raises(TypeError, match=r"movie must be an integer, got float 10\.0"):
+        similar_movies(als, 10.0, 3, counts=train)
 
 
 # --------------------------------------------------------------------------------------------
-# Title matching
+# fold_in: the model's own rule
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("query", "movie_id"),
-    [
-        ("Toy Story (1995)", 10),
-        ("toy story", 10),
-        ("  TOY   story  ", 10),
-        ("Toy Story 2", 11),
-        ("Matrix, The (1999)", 12),
-        ("the matrix", 12),
-        ("The Matrix (1999)", 12),
-        ("Emma (2009)", 15),
-        ("Hamlet (1996)", 17),
-        ("babylon 5", 18),
-        ("Spirited Away", 20),
-        ("sen to chihiro no kamikakushi (2001)", 20),
-        ("Se7en", 21),
-        ("seven (1995)", 21),
-        (14, 14),
-    ],
-)
-def test_find_movie_matches_case_year_and_article(movies, query, movie_id):
-    assert find_movie(query, movies) == movie_id
+def _ridge(model: MFModel, items: np.ndarray, stars: np.ndarray, lam: float) -> np.ndarray:
+    """[b_u, p_u] from the normal equations (X'X + lam I) x = X'(r - mu - b_i), X = [1, q_i]."""
+    X = np.hstack([np.ones((len(items), 1)), model.item_factors[items]])
+    y = stars - model.global_mean - model.item_bias[items]
+    return np.linalg.solve(X.T @ X + lam * np.eye(X.shape[1]), X.T @ y)
 
 
-def test_find_movie_ambiguous_title_lists_the_candidates(movies):
-    with pytest.raises(TitleError, match="'Hamlet' is ambiguous: it matches 2 movies") as err:
-        find_movie("Hamlet", movies)
-    assert "'Hamlet (1948)' (movieId 16)" in str(err.value)
-    assert "'Hamlet (1996)' (movieId 17)" in str(err.value)
-    # the same title and year twice: only the movieId tells them apart
-    with pytest.raises(
-        ValueError,
-        match=r"matches 2 movies: 'Emma \(1996\)' \(movieId 13\), "
-        r"'Emma \(1996\)' \(movieId 14\)\. Add the year, or give the movieId",
-    ):
-        find_movie("emma (1996)", movies)
+def test_fold_in_of_an_sgd_model_solves_the_per_rating_penalty(train, movies):
+    """Biased SGD penalises b_u and p_u once per rating, so with the items fixed a user's problem
+    is ridge with lambda * n_u: the fold-in is that solution, not the one with lambda."""
+    reg = 0.05
+    sgd = _hand_model(train, RidgeFoldIn(reg, weighted=True, bias=True), name="biased SGD")
+    sgd.params.update(reg=reg, biased=True)  # what fit_sgd records: no 'weighted' key
+    for user in (1, 7, 40):
+        ratings = _own_ratings(train, user)
+        items = sgd.item_index(list(ratings))
+        stars = np.array(list(ratings.values()))
+        me = fold_in(sgd, ratings, movies=movies)
+        x = np.r_[me.bias, me.factors]
+        np.testing.assert_allclose(x, _ridge(sgd, items, stars, reg * len(items)), atol=1e-10)
+        # the gradient of SGD's own objective for this user vanishes there
+        q = sgd.item_factors[items]
+        e = stars - sgd.global_mean - sgd.item_bias[items] - me.bias - q @ me.factors
+        grad = -2 * np.r_[e.sum(), q.T @ e] + 2 * reg * len(items) * x
+        np.testing.assert_allclose(grad, 0.0, atol=1e-9)
+        # ... and it is not the plain-lambda solution the old fold-in silently gave
+        assert np.abs(x - _ridge(sgd, items, stars, reg)).max() > 1e-2
 
 
-def test_find_movie_close_misses_get_suggestions(movies):
-    with pytest.raises(
-        TitleError,
-        match=r"no movie is titled 'Toy Stroy'\. Did you mean: "
-        r"'Toy Story \(1995\)' \(movieId 10\)",
-    ):
-        find_movie("Toy Stroy", movies)
-    with pytest.raises(TitleError, match=r"Did you mean: 'Star Wars: Episode IV"):
-        find_movie("star wars", movies)
-    with pytest.raises(TitleError, match="no title is close; search with find_titles"):
-        find_movie("qwertyuiop zzz", movies)
+def test_fold_in_of_an_sgd_model_without_biases_keeps_the_bias_at_zero(train, movies):
+    reg = 0.05
+    sgd = _hand_model(train, RidgeFoldIn(reg, weighted=True, bias=False), name="SGD")
+    ratings = _own_ratings(train, 9)
+    items = sgd.item_index(list(ratings))
+    me = fold_in(sgd, ratings, movies=movies)
+    assert me.bias == 0.0
+    q = sgd.item_factors[items]
+    y = np.array(list(ratings.values())) - sgd.global_mean - sgd.item_bias[items]
+    lhs = (q.T @ q + reg * len(items) * np.eye(K)) @ me.factors
+    np.testing.assert_allclose(lhs, q.T @ y, atol=1e-10)
 
 
-def test_find_movie_bad_queries(movies):
-    with pytest.raises(TitleError, match="the title is empty"):
-        find_movie("   ", movies)
-    with pytest.raises(TitleError, match="there is no movie with movieId 12345"):
-        find_movie(12345, movies)
-    with pytest.raises(TypeError, match=r"title \(str\) or movieId \(int\), got float 1\.5"):
-        find_movie(1.5, movies)
-    with pytest.raises(ValueError, match=r"movies table lacks column\(s\) \['title'\]"):
-        find_movie("Toy Story", movies[["movieId"]])
-
-
-def test_find_titles_searches_substrings(movies):
-    found = find_titles("toy", movies)
-    assert found["movieId"].tolist() == [10, 11]
-    assert found["title"].tolist() == ["Toy Story (1995)", "Toy Story 2 (1999)"]
-
-
-def test_movie_table_accepts_a_loader_style_table(movies):
-    """Genres as lists, and a year column, as helpers.data.load_movies gives them."""
-    loaded = movies.assign(
-        genres=movies["genres"].str.split("|"),
-        year=pd.array([1995, *([pd.NA] * (len(movies) - 1))], dtype="Int16"),
-    )
-    table = movie_table(loaded)
-    assert table.loc[10, "genres"] == "Adventure, Animation"
-    assert table.loc[10, "year"] == 1995
-
-
-# --------------------------------------------------------------------------------------------
-# fold_in
-# --------------------------------------------------------------------------------------------
-
-
-def test_fold_in_reproduces_a_trained_user(als, train, movies):
+def test_fold_in_reproduces_a_trained_als_user(als, train, movies):
     """Folding a training user back in with their own ratings is one more ALS user half-step:
     exactly that half-step's row, and close to the trained row (ALS has converged)."""
     reg, weighted = als.params["reg"], als.params["weighted"]
+    assert als.fold_in == RidgeFoldIn(reg, weighted)
     matrix = build_matrix(train)
     bias, factors = als_half_step(
         matrix.by_user, als.item_factors, als.item_bias, als.global_mean, reg=reg, weighted=weighted
     )
     for user in (1, 7, 40):
-        mine = train.loc[train["userId"] == user]
-        me = fold_in(
-            als,
-            dict(zip(mine["movieId"].tolist(), mine["rating"].tolist(), strict=True)),
-            movies=movies,
-        )
+        me = fold_in(als, _own_ratings(train, user), movies=movies)
         u = user - 1
         np.testing.assert_allclose(me.bias, bias[u], rtol=0, atol=1e-10)
         np.testing.assert_allclose(me.factors, factors[u], rtol=0, atol=1e-10)
@@ -370,113 +368,30 @@ def test_fold_in_reproduces_a_trained_user(als, train, movies):
         np.testing.assert_allclose(me.factors, als.user_factors[u], atol=5e-3)
 
 
-def test_fold_in_solves_the_ridge_normal_equations(als, movies):
-    """Independent check: (X'X + lam I) [b, p] = X'(r - mu - b_i) with rows X = [1, q_i]."""
+def test_fold_in_follows_the_rule_not_the_params(train, movies):
+    """params may say anything: the rule decides (here a deliberately heavier penalty)."""
+    model = _hand_model(train, RidgeFoldIn(0.1, weighted=False), params={"reg": 0.1})
+    heavier = dataclasses.replace(model, fold_in=RidgeFoldIn(0.3, weighted=True))
     ratings = {"Toy Story": 5, "the matrix": 4.5, "Hamlet (1948)": 1, 25: 3}
-    me = fold_in(als, ratings, movies=movies, reg=0.3, weighted=True)
-    items = als.item_index([10, 12, 16, 25])
-    X = np.hstack([np.ones((4, 1)), als.item_factors[items]])
-    y = np.array([5, 4.5, 1, 3]) - als.global_mean - als.item_bias[items]
-    lam = 0.3 * 4
-    lhs = (X.T @ X + lam * np.eye(K + 1)) @ np.concatenate([[me.bias], me.factors])
-    np.testing.assert_allclose(lhs, X.T @ y, atol=1e-10)
+    items = model.item_index([10, 12, 16, 25])
+    stars = np.array([5, 4.5, 1, 3])
+    me = fold_in(heavier, ratings, movies=movies)
+    np.testing.assert_allclose(np.r_[me.bias, me.factors], _ridge(model, items, stars, 0.3 * 4))
+    plain = fold_in(model, ratings, movies=movies)
+    np.testing.assert_allclose(np.r_[plain.bias, plain.factors], _ridge(model, items, stars, 0.1))
 
 
-def test_fold_in_returns_a_usable_new_user(als, train, movies):
-    ratings = {"Toy Story": 5, "the matrix": 4.5, "Emma (2009)": 1}
-    me = fold_in(als, ratings, movies=movies)
-    assert isinstance(me, NewUser)
-    assert me.user_id == N_USERS + 1
-    assert me.model.n_users == als.n_users + 1 and als.n_users == N_USERS  # original untouched
-    assert me.ratings["movieId"].tolist() == [10, 12, 15]
-    assert me.ratings["title"].tolist() == ["Toy Story (1995)", "Matrix, The (1999)", "Emma (2009)"]
-    recs = top_n(me.model, me.user_id, 1000, exclude=me.ratings)
-    assert len(recs) == N_ITEMS - 3 and not {10, 12, 15} & set(recs["movieId"])
-    expected = als.global_mean + me.bias + als.item_bias + als.item_factors @ me.factors
-    scored = pd.Series(expected, index=als.item_ids)
-    np.testing.assert_allclose(recs["score"], scored.loc[recs["movieId"]].to_numpy())
-    # a chosen id is inserted in order; ids must stay unique
-    me0 = fold_in(als, ratings, movies=movies, user_id=0)
-    assert me0.model.user_ids[0] == 0 and me0.model.user_bias[0] == me.bias
-    with pytest.raises(ValueError, match="user_id 3 is already in the model"):
-        fold_in(als, ratings, movies=movies, user_id=3)
-
-
-@pytest.mark.parametrize(
-    ("ratings", "error", "message"),
-    [
-        ({}, ValueError, "ratings is empty: rate at least one movie"),
-        ([("Toy Story", 5)], TypeError, "ratings must be a dict of title (or movieId) -> stars"),
-        (
-            {"Toy Stroy": 4},
-            ValueError,
-            "no movie is titled 'Toy Stroy'. Did you mean: 'Toy Story (1995)'",
-        ),
-        ({"Nothing Like Any Title At All": 4}, ValueError, "no title is close"),
-        ({"Hamlet": 4}, ValueError, "'Hamlet' is ambiguous: it matches 2 movies"),
-        ({"Toy Story": 6}, ValueError, "'Toy Story': 6.0 is outside 0.5–5.0 stars"),
-        ({"Toy Story": 0}, ValueError, "'Toy Story': 0.0 is outside 0.5–5.0 stars"),
-        ({"Toy Story": 3.3}, ValueError, "'Toy Story': 3.3 is not on the half-star grid"),
-        ({"Toy Story": float("nan")}, ValueError, "'Toy Story': nan is not a number of stars"),
-        ({"Toy Story": "4"}, TypeError, "the rating of 'Toy Story' is '4' (str); give a number"),
-        ({"Toy Story": True}, TypeError, "the rating of 'Toy Story' is True (bool)"),
-        ({"Toy Story": None}, TypeError, "the rating of 'Toy Story' is None (NoneType)"),
-        (
-            {1.5: 4},
-            TypeError,
-            "1.5 is a float; a movie must be given by its title (str) or movieId",
-        ),
-        ({("Toy Story",): 4}, TypeError, "is a tuple; a movie must be given by its title"),
-        (
-            {"Toy Story": 4, "toy story (1995)": 5},
-            ValueError,
-            "'toy story (1995)' and 'Toy Story' are the same movie (Toy Story (1995)); "
-            "rate it once",
-        ),
-        (
-            {"Nobody Rated This": 4},
-            ValueError,
-            "'Nobody Rated This (2001)' has no ratings in the model's training data",
-        ),
-        ({12345: 4}, ValueError, "there is no movie with movieId 12345"),
-    ],
-)
-def test_fold_in_bad_input_raises_a_clear_error(als, movies, ratings, error, message):
-    with pytest.raises(error, match=re.escape(message)):
-        fold_in(als, ratings, movies=movies)
-
-
-def test_fold_in_lists_every_problem_at_once(movies):
-    with pytest.raises(ValueError, match=r"^4 problem\(s\) with the ratings:\n  - ") as err:
-        parse_ratings({"Toy Story": 6, "Hamlet": 4, "Matrix": 4.25, "Emma (2009)": 2}, movies)
-    lines = str(err.value).splitlines()[1:]
-    assert len(lines) == 4 and all(line.startswith("  - ") for line in lines)
-    assert "6.0 is outside" in lines[0] and "'Hamlet' is ambiguous" in lines[1]
-    assert "4.25 is not on the half-star grid" in lines[2]
-    assert "no movie is titled 'Matrix'. Did you mean: 'Matrix, The (1999)'" in lines[3]
-
-
-def test_fold_in_bad_regularisation(als, movies):
-    with pytest.raises(ValueError, match="reg must be a positive finite number, got -1"):
-        fold_in(als, {"Toy Story": 4}, movies=movies, reg=-1)
-    with pytest.raises(TypeError, match="reg must be a number, got str"):
-        fold_in(als, {"Toy Story": 4}, movies=movies, reg="0.1")
-    bare = MFModel(
-        3.5,
-        np.zeros(1),
-        np.zeros(N_ITEMS),
-        np.zeros((1, 2)),
-        np.zeros((N_ITEMS, 2)),
-        np.array([1]),
-        np.arange(FIRST_MOVIE, FIRST_MOVIE + N_ITEMS),
-    )
-    with pytest.raises(ValueError, match="records no 'reg' in its params; pass reg= explicitly"):
-        fold_in(bare, {"Toy Story": 4}, movies=movies)
-    assert fold_in(bare, {"Toy Story": 4}, movies=movies, reg=1.0).bias == pytest.approx(0.25)
+def test_fold_in_refuses_a_model_without_a_rule(train, movies):
+    svd = _hand_model(train, None, name="SVD-impute", params={"reg": 0.1})
+    with pytest.raises(ValueError, match=r"model 'SVD-impute' records no fold-in rule: "):
+        fold_in(svd, {"Toy Story": 4}, movies=movies)
+    odd = _hand_model(train, "ridge", name="odd")
+    with pytest.raises(TypeError, match=r"model.fold_in must be a fold-in rule .* got str"):
+        fold_in(odd, {"Toy Story": 4}, movies=movies)
 
 
 def test_fold_in_a_model_without_factors_fits_the_user_bias(movies):
-    """k = 0: the ridge solve leaves b_u = sum(r - mu - b_i) / (n + lam)."""
+    """k = 0 (the damped biases): b_u = sum(r - mu - b_i) / (n + damping)."""
     item_bias = np.linspace(-0.5, 0.5, N_ITEMS)
     biases = MFModel(
         3.5,
@@ -486,7 +401,7 @@ def test_fold_in_a_model_without_factors_fits_the_user_bias(movies):
         empty_factors(N_ITEMS),
         np.array([1]),
         np.arange(FIRST_MOVIE, FIRST_MOVIE + N_ITEMS),
-        params={"reg": 2.0},
+        fold_in=RidgeFoldIn(2.0, weighted=False),
     )
     me = fold_in(biases, {10: 5, 11: 4, 12: 1.5}, movies=movies)
     residual = np.array([5, 4, 1.5]) - 3.5 - item_bias[:3]
@@ -495,21 +410,82 @@ def test_fold_in_a_model_without_factors_fits_the_user_bias(movies):
     assert len(top_n(me.model, me.user_id, 100, exclude=me.ratings)) == N_ITEMS - 3
 
 
+def test_fold_in_returns_a_usable_new_user(als, train, movies):
+    ratings = {"Toy Story": 5, "the matrix": 4.5, "Emma (2009)": 1}
+    me = fold_in(als, ratings, movies=movies)
+    assert isinstance(me, NewUser)
+    assert me.user_id == N_USERS + 1
+    assert me.model.n_users == als.n_users + 1 and als.n_users == N_USERS  # original untouched
+    assert me.model.fold_in == als.fold_in
+    assert me.ratings.columns.tolist() == ["userId", "movieId", "title", "rating"]
+    assert me.ratings["movieId"].tolist() == [10, 12, 15]
+    assert me.ratings["title"].tolist() == ["Toy Story (1995)", "Matrix, The (1999)", "Emma (2009)"]
+    recs = top_n(me.model, me.user_id, 1000, exclude=me.ratings)
+    assert len(recs) == N_ITEMS - 3 and not {10, 12, 15} & set(recs["movieId"])
+    expected = als.global_mean + me.bias + als.item_bias + als.item_factors @ me.factors
+    scored = pd.Series(expected, index=als.item_ids)
+    np.testing.assert_allclose(recs["score"], scored.loc[recs["movieId"]].to_numpy())
+    # a chosen id is inserted in order; ids must stay unique
+    me0 = fold_in(als, ratings, movies=movies, user_id=np.int64(0))
+    assert me0.model.user_ids[0] == 0 and me0.model.user_bias[0] == me.bias
+    with pytest.raises(ValueError, match="user_id 3 is already in the model"):
+        fold_in(als, ratings, movies=movies, user_id=3)
+    with pytest.raises(TypeError, match=r"user_id must be an integer, got float 3\.5"):
+        fold_in(als, ratings, movies=movies, user_id=3.5)
+
+
+def test_fold_in_a_ranking_model(train, movies):
+    ranker = _hand_model(train, RidgeFoldIn(1.0, weighted=False), predicts_stars=False)
+    me = fold_in(ranker, {"Toy Story": 5, "the matrix": 4}, movies=movies)
+    assert not me.model.predicts_stars
+    assert list(top_n(me.model, me.user_id, 3, exclude=me.ratings).columns) == ["movieId", "score"]
+
+
+@pytest.mark.parametrize(
+    ("ratings", "error", "message"),
+    [
+        ({}, ValueError, "ratings is empty: rate at least one movie"),
+        ({"Toy Story": 6}, ValueError, "'Toy Story': 6.0 is outside 0.5–5.0 stars"),
+        ({"Hamlet": 4}, ValueError, "'Hamlet' is ambiguous: it matches 2 movies"),
+        (
+            {"Nobody Rated This": 4},
+            ValueError,
+            "'Nobody Rated This (2001)' has no ratings in the model's training data",
+        ),
+    ],
+)
+def test_fold_in_bad_input_raises_a_clear_error(als, movies, ratings, error, message):
+    with pytest.raises(error, match=re.escape(message)):
+        fold_in(als, ratings, movies=movies)
+
+
+def test_results_with_arrays_compare_without_raising(als, train, movies):
+    me = fold_in(als, {"Toy Story": 5}, movies=movies)
+    twin = dataclasses.replace(me, factors=me.factors.copy(), ratings=me.ratings.copy())
+    assert me == me and me != twin  # identity, not an elementwise comparison of arrays
+    why = explain(als, 1, 12, train=train, movies=movies)
+    assert why == why and why != explain(als, 1, 12, train=train, movies=movies)
+    assert "array" not in repr(me) and "array" not in repr(why)
+
+
 # --------------------------------------------------------------------------------------------
 # explain
 # --------------------------------------------------------------------------------------------
 
 
-def test_explain_parts_sum_to_the_prediction(als, train, movies):
+def test_explain_parts_sum_to_the_score(als, train, movies):
     for user, movie in [(1, 10), (2, 12), (17, 25), (40, 39), (5, 11), (6, 30), (33, 20)]:
         why = explain(als, user, movie, train=train, movies=movies)
         assert isinstance(why, Explanation)
         assert list(why.parts.index) == ["global mean", "user bias", "item bias", "factor term"]
-        assert why.parts.sum() == why.prediction  # exactly, in the order predict adds them
-        assert why.prediction == als.predict([user], [movie], clip=False)[0]
-        assert why.clipped == als.predict([user], [movie])[0]
+        assert why.parts.sum() == why.prediction  # exactly, in the order score_rows adds them
+        assert why.prediction == als.score([user], [movie])[0, 0]
+        # predict's kernel (one dot per pair) may round the last bit differently from score_rows
+        assert why.clipped == pytest.approx(als.predict([user], [movie])[0], rel=1e-14)
         u, i = user - 1, movie - FIRST_MOVIE
         assert why.parts["factor term"] == pytest.approx(als.user_factors[u] @ als.item_factors[i])
+        assert why.parts["user bias"] == als.user_bias[u]
+        assert why.parts["item bias"] == als.item_bias[i]
 
 
 def test_explain_support_hand_computed():
@@ -519,8 +495,8 @@ def test_explain_support_hand_computed():
     train = pd.DataFrame(
         {
             "userId": [1] * 6,
-            "movieId": [100, 101, 102, 103, 104, 105],
-            "rating": [4.0, 5.0, 2.0, 2.0, 4.0, 1.0],
+            "movieId": [105, 101, 102, 103, 104, 100],  # not in id order
+            "rating": [1.0, 5.0, 2.0, 2.0, 4.0, 4.0],
         }
     )
     titles = pd.DataFrame(
@@ -542,6 +518,7 @@ def test_explain_support_hand_computed():
     np.testing.assert_allclose(why.support["similarity"], [1.0, 1 / np.sqrt(2)])
     np.testing.assert_allclose(why.support["support"], [2.2, 1.2 / np.sqrt(2)])
     assert why.support["title"].tolist() == ["B (2000)", "E (2000)"]
+    assert why.support.columns.tolist() == ["movieId", "title", "rating", "similarity", "support"]
     assert "= predicted  4.250" in str(why)
     # the opposite taste: a low prediction is supported by the similar movie rated low
     flipped = _tiny_model(factors, user_factors=[[-1.0, 0.0]])
@@ -557,6 +534,28 @@ def test_explain_support_hand_computed():
     assert low_guarded.support.empty
 
 
+def test_explain_support_ties_go_to_the_smaller_movie_id():
+    factors = [[1.0, 0.0], [1.0, 0.0], [2.0, 0.0], [0.0, 1.0]]
+    model = _tiny_model(factors, user_factors=[[1.0, 0.0]])
+    train = pd.DataFrame({"userId": [1, 1, 1], "movieId": [103, 102, 101], "rating": [1, 5, 5.0]})
+    titles = pd.DataFrame({"movieId": np.arange(100, 104), "title": list("ABCD")})
+    why = explain(model, 1, 100, train=train, movies=titles, n=1)
+    assert why.support["movieId"].tolist() == [101]  # 101 and 102 push equally
+
+
+def test_explain_a_ranking_model(train, movies):
+    """Scores of a ranker are not stars: no clipped prediction, the parts still sum exactly to the
+    score, and the support follows the sign of the factor term."""
+    ranker = _hand_model(train, None, name="ranker", predicts_stars=False)
+    for user, movie in [(1, 10), (3, 12), (8, 20)]:
+        why = explain(ranker, user, movie, train=train, movies=movies)
+        assert why.clipped is None
+        assert why.parts.sum() == why.prediction == ranker.score([user], [movie])[0, 0]
+        assert "= score" in str(why) and "clipped" not in str(why)
+        push = np.sign(why.support["support"].to_numpy())
+        assert (push == np.sign(why.parts["factor term"])).all()
+
+
 def test_explain_new_user_and_bad_arguments(als, train, movies):
     me = fold_in(als, {"Toy Story": 5, "the matrix": 4}, movies=movies)
     why = explain(me.model, me.user_id, "Hamlet (1996)", train=me.ratings, movies=movies)
@@ -566,7 +565,11 @@ def test_explain_new_user_and_bad_arguments(als, train, movies):
         explain(als, 999, 10, train=train, movies=movies)
     with pytest.raises(TitleError, match="'Hamlet' is ambiguous"):
         explain(als, 1, "Hamlet", train=train, movies=movies)
-    with pytest.raises(TypeError, match="train must be the training ratings DataFrame"):
+    with pytest.raises(TypeError, match="train must be a DataFrame with columns"):
         explain(als, 1, 10, train=None, movies=movies)
+    with pytest.raises(ValueError, match=r"train lacks column\(s\) \['rating'\]"):
+        explain(als, 1, 10, train=train[["userId", "movieId"]], movies=movies)
     with pytest.raises(TypeError, match="min_ratings needs counts="):
         explain(als, 1, 10, train=train, movies=movies, min_ratings=5)
+    with pytest.raises(ValueError, match="n must be >= 1, got 0"):
+        explain(als, 1, 10, train=train, movies=movies, n=0)

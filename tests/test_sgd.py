@@ -241,7 +241,7 @@ def test_fit_sgd_learns_low_rank_data_and_records_history():
     model = fit_sgd(df, k=3, lr=0.02, reg=0.01, epochs=40, batch_size=16, valid=valid)
     assert isinstance(model, MFModel) and model.k == 3 and model.name == "biased SGD"
     h = model.history
-    assert h["epoch"] == list(range(1, 41))
+    assert h["iteration"] == list(range(1, 41))
     assert len(h["train_rmse"]) == len(h["valid_rmse"]) == 40
     assert h["train_rmse"][-1] < 0.2 < h["train_rmse"][0]
     assert model.global_mean == pytest.approx(df.rating.mean())
@@ -272,13 +272,13 @@ def test_same_seed_same_factors_other_seed_other_factors():
     ("kwargs", "error", "message"),
     [
         ({"k": 0, "biased": False}, ValueError, "k must be >= 1"),
-        ({"k": -1}, ValueError, "k must be >= 1"),
+        ({"k": -1}, ValueError, "k must be >= 0"),
         ({"k": 2.5}, TypeError, "k must be an integer"),
-        ({"lr": 0.0}, ValueError, "lr .learning rate. must be a positive"),
-        ({"lr": -0.1}, ValueError, "lr .learning rate. must be a positive"),
-        ({"reg": -0.01}, ValueError, r"reg .regularisation strength. must be >= 0"),
-        ({"epochs": 0}, ValueError, "epochs must be an integer >= 1"),
-        ({"batch_size": 0}, ValueError, "batch_size must be an integer >= 1"),
+        ({"lr": 0.0}, ValueError, "lr must be > 0"),
+        ({"lr": -0.1}, ValueError, "lr must be > 0"),
+        ({"reg": -0.01}, ValueError, r"reg must be >= 0"),
+        ({"epochs": 0}, ValueError, "epochs must be >= 1"),
+        ({"batch_size": 0}, ValueError, "batch_size must be >= 1"),
         ({"init_std": -1.0}, ValueError, "init_std must be >= 0"),
         ({"valid": pd.DataFrame({"userId": [1]})}, ValueError, "valid lacks column"),
         ({"valid": [1, 2]}, TypeError, "valid must be a DataFrame"),
@@ -321,3 +321,13 @@ def test_history_rmse_equals_rmse_of_the_returned_model_including_unseen_pairs()
     want_train = np.sqrt(np.mean((df.rating - model.predict(df.userId, df.movieId)) ** 2))
     assert model.history["valid_rmse"][-1] == pytest.approx(want_valid, rel=1e-12)
     assert model.history["train_rmse"][-1] == pytest.approx(want_train, rel=1e-12)
+
+
+def test_fit_sgd_records_its_fold_in_rule():
+    # SGD's penalty is per rating: for one user with the movies fixed it sums to reg · n_u
+    from helpers.foldin import RidgeFoldIn
+
+    train = pd.DataFrame({"userId": [1, 1, 2], "movieId": [1, 2, 1], "rating": [4.0, 3.0, 5.0]})
+    assert fit_sgd(train, k=2, epochs=1, reg=0.07).fold_in == RidgeFoldIn(0.07, weighted=True)
+    plain = fit_sgd(train, k=2, epochs=1, reg=0.07, biased=False).fold_in
+    assert plain == RidgeFoldIn(0.07, weighted=True, bias=False)

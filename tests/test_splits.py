@@ -322,13 +322,13 @@ def test_nan_rating(ratings, name):
 
 @pytest.mark.parametrize("name", ALL_SPLITS)
 def test_not_a_dataframe(ratings, name):
-    with pytest.raises(TypeError, match=r"expected a pandas DataFrame .* got ndarray"):
+    with pytest.raises(TypeError, match=r"ratings must be a DataFrame .* got ndarray"):
         ALL_SPLITS[name](ratings.to_numpy())
 
 
 @pytest.mark.parametrize("name", ALL_SPLITS)
 def test_missing_column(ratings, name):
-    with pytest.raises(ValueError, match=r"ratings lack column\(s\) \['movieId'\]"):
+    with pytest.raises(ValueError, match=r"ratings lacks column\(s\) \['movieId'\]"):
         ALL_SPLITS[name](ratings.drop(columns="movieId"))
 
 
@@ -364,12 +364,12 @@ def test_fraction_too_small_for_the_data(ratings):
 
 @pytest.mark.parametrize("k", [1, 0, -2])
 def test_k_below_two(ratings, k):
-    with pytest.raises(ValueError, match=f"k must be at least 2, got {k}"):
+    with pytest.raises(ValueError, match=f"k must be >= 2, got {k}"):
         kfold_split(ratings, k)
 
 
 def test_k_of_wrong_type_or_too_large(ratings):
-    with pytest.raises(TypeError, match=r"k must be an integer, got 2.5"):
+    with pytest.raises(TypeError, match=r"k must be an integer, got float 2.5"):
         kfold_split(ratings, 2.5)
     with pytest.raises(ValueError, match="k=5 folds need at least 5 ratings, got 4"):
         kfold_split(ratings.iloc[:4], 5)
@@ -393,11 +393,11 @@ def test_per_user_needs_exactly_one_quota(ratings):
         per_user_split(ratings)
     with pytest.raises(ValueError, match=r"give exactly one of test_fraction .* or test_count"):
         per_user_split(ratings, test_fraction=0.2, test_count=2)
-    with pytest.raises(ValueError, match="test_count must be at least 1, got 0"):
+    with pytest.raises(ValueError, match="test_count must be >= 1, got 0"):
         per_user_split(ratings, test_count=0)
-    with pytest.raises(ValueError, match="min_train must be at least 1, got 0"):
+    with pytest.raises(ValueError, match="min_train must be >= 1, got 0"):
         per_user_split(ratings, test_count=1, min_train=0)
-    with pytest.raises(ValueError, match="n must be at least 1, got 0"):
+    with pytest.raises(ValueError, match="n must be >= 1, got 0"):
         last_n_split(ratings, 0)
 
 
@@ -432,7 +432,7 @@ def test_temporal_cut_errors(ratings):
 
 
 def test_seed_must_be_an_integer(ratings):
-    with pytest.raises(TypeError, match=r"seed must be an integer, got 1.5"):
+    with pytest.raises(TypeError, match=r"seed must be an integer, got float 1.5"):
         random_split(ratings, seed=1.5)
     with pytest.raises(TypeError, match="seed must be an integer, got None"):
         kfold_split(ratings, seed=None)

@@ -22,6 +22,30 @@ from helpers.schema import ITEM, RATING, USER
 MAX_DENSE_CELLS = 100_000_000
 
 
+class IdMaps:
+    """Ascending raw ``user_ids`` (n,) and ``item_ids`` (m,) and the row numbers they map to:
+    shared by :class:`RatingMatrix` and :class:`helpers.model.MFModel`."""
+
+    user_ids: np.ndarray
+    item_ids: np.ndarray
+
+    @property
+    def n_users(self) -> int:
+        return len(self.user_ids)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids)
+
+    def user_index(self, user_ids) -> np.ndarray:
+        """Row numbers of raw userIds; -1 for users not in the map."""
+        return index_of(self.user_ids, user_ids)
+
+    def item_index(self, item_ids) -> np.ndarray:
+        """Row numbers of raw movieIds; -1 for movies not in the map."""
+        return index_of(self.item_ids, item_ids)
+
+
 @dataclass(frozen=True, eq=False)
 class CSR:
     """Compressed sparse rows: row ``r`` holds ``indices[indptr[r]:indptr[r+1]]`` (column numbers,
@@ -82,7 +106,7 @@ def csr_from_triples(
 
 
 @dataclass(frozen=True, eq=False)
-class RatingMatrix:
+class RatingMatrix(IdMaps):
     """Ratings addressed by contiguous indices, grouped by user and by item.
 
     Row ``u`` is user ``user_ids[u]`` and column ``i`` is movie ``item_ids[i]`` (both sorted
@@ -97,14 +121,6 @@ class RatingMatrix:
     values: np.ndarray  # (nnz,) float64 stars
     by_user: CSR
     by_item: CSR
-
-    @property
-    def n_users(self) -> int:
-        return len(self.user_ids)
-
-    @property
-    def n_items(self) -> int:
-        return len(self.item_ids)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -124,14 +140,6 @@ class RatingMatrix:
         """Bytes held by the index maps, the triples and both CSR groupings."""
         arrays = (self.user_ids, self.item_ids, self.users, self.items, self.values)
         return sum(a.nbytes for a in arrays) + self.by_user.nbytes + self.by_item.nbytes
-
-    def user_index(self, user_ids) -> np.ndarray:
-        """Row numbers of raw user ids; -1 where the user is not in the matrix."""
-        return index_of(self.user_ids, user_ids)
-
-    def item_index(self, item_ids) -> np.ndarray:
-        """Column numbers of raw movie ids; -1 where the movie is not in the matrix."""
-        return index_of(self.item_ids, item_ids)
 
     def to_dense(self, fill: float = np.nan) -> np.ndarray:
         """The full (n_users, n_items) float64 array, ``fill`` in unobserved cells.

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from helpers.matrix import index_of
+from helpers.matrix import IdMaps
 from helpers.schema import RATING_SCALE
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ class Scorer(Protocol):
 
 
 @dataclass(eq=False)
-class MFModel:
+class MFModel(IdMaps):
     """A fitted (biased) matrix factorization model. Shapes: n users, m items, k factors.
 
     ``predicts_stars=False`` marks a model fitted to rank (implicit feedback): its scores order
@@ -123,22 +123,6 @@ class MFModel:
     def k(self) -> int:
         """Number of latent factors."""
         return self.user_factors.shape[1]
-
-    @property
-    def n_users(self) -> int:
-        return len(self.user_ids)
-
-    @property
-    def n_items(self) -> int:
-        return len(self.item_ids)
-
-    def user_index(self, user_ids) -> np.ndarray:
-        """Rows of raw userIds; -1 for users the model has not seen."""
-        return index_of(self.user_ids, user_ids)
-
-    def item_index(self, item_ids) -> np.ndarray:
-        """Rows of raw movieIds; -1 for movies the model has not seen."""
-        return index_of(self.item_ids, item_ids)
 
     def predict(self, users, items, *, clip: bool = True) -> np.ndarray:
         """Predicted stars for pairs of raw ``userId`` and ``movieId`` (array-likes of equal

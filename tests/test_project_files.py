@@ -60,6 +60,7 @@ def test_ci_runs_exactly_the_readme_test_command():
         line.strip()
         for line in (ROOT / ".ci" / "run").read_text().splitlines()
         if line.strip() and not line.lstrip().startswith("#")
-        and not line.startswith(("set ", "cd "))
+        and not line.startswith(("set ", "cd ", "export "))
     ]
     assert commands == ["make test"]
+    assert "export REQUIRE_JAVA=1" in (ROOT / ".ci" / "run").read_text()

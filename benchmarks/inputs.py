@@ -13,8 +13,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-REQUIRED_COLUMNS = ("userId", "movieId", "rating")
-RATING_RANGE = (0.5, 5.0)  # stars, inclusive
+from helpers.schema import RATING_COLUMNS, RATING_SCALE
+
+REQUIRED_COLUMNS = RATING_COLUMNS
+RATING_RANGE = RATING_SCALE  # stars, inclusive
 DEFAULT_TEST_FRACTION = 0.2
 
 

@@ -8,6 +8,12 @@ of the evaluation notebook (``05_evaluation.ipynb``), made there on training dat
 * SVD-impute: rank k = 20, unknown cells imputed by the damped baseline;
 * ALS: ALS-WR (``weighted=True``), k = 50, reg 0.1 — the setting every outer fold of the nested
   cross-validation chose — and 10 iterations (its validation RMSE is flat after that).
+* NMF (notebook 08): k = 20, 30 HALS iterations, reg 0.1 on the residual of the damped biases
+  shifted by 0.5, chosen on a validation split of the training part;
+* implicit ALS, BPR, EASE (notebook 06): tuned by NDCG@10 on a validation split of the training
+  part, four settings each;
+* most popular: no parameters; it ranks but predicts no stars, so it appears in the ranking
+  table only (every model appears there).
 
 Change them here, and the table says which values were used (its ``params`` column).
 """
@@ -45,6 +51,11 @@ class ModelSpec:
 
 
 MODELS: dict[str, ModelSpec] = {
+    "most_popular": ModelSpec(
+        "most popular",
+        "helpers.baselines:most_popular",
+        "ranks movies by their number of training ratings (ranking only)",
+    ),
     "global_mean": ModelSpec(
         "global mean", "helpers.baselines:fit_global_mean", "the mean training rating for all"
     ),
@@ -60,15 +71,54 @@ MODELS: dict[str, ModelSpec] = {
     "als": ModelSpec(
         "ALS-WR", "helpers.als:fit_als", "biased MF by alternating least squares (ALS-WR)"
     ),
+    "nmf": ModelSpec(
+        "NMF (HALS)",
+        "helpers.nmf:fit_nmf",
+        "non-negative MF of the shifted damped-bias residual, HALS (notebook 08)",
+    ),
+    "implicit_als": ModelSpec(
+        "implicit ALS",
+        "helpers.implicit_als:fit_implicit_als",
+        "Hu-Koren-Volinsky implicit ALS, CG half-steps (ranking only, notebook 06)",
+    ),
+    "bpr": ModelSpec(
+        "BPR", "helpers.bpr:fit_bpr", "Bayesian personalized ranking, mini-batch SGD (ranking only)"
+    ),
+    "ease": ModelSpec(
+        "EASE", "helpers.ease:fit_ease", "closed-form item-item model of Steck 2019 (ranking only)"
+    ),
 }
 
 #: Hyper-parameters of each model, passed as keyword arguments to its fit function.
 PARAMS: dict[str, dict[str, Any]] = {
+    "most_popular": {},
     "global_mean": {},
     "biases": {"damping": 2.0, "iterations": 5},
     "sgd": {"k": 50, "lr": 0.01, "reg": 0.05, "epochs": 20, "seed": 0},
     "svd_impute": {"k": 20, "impute": "baseline", "damping": 5.0},
     "als": {"k": 50, "reg": 0.1, "iterations": 10, "weighted": True, "seed": 0},
+    "nmf": {
+        "k": 20,
+        "iterations": 30,
+        "reg": 0.1,
+        "shift": 0.5,
+        "damping": 2.0,
+        "solver": "hals",
+        "biases": "fixed",
+        "seed": 0,
+    },
+    "implicit_als": {
+        "k": 64,
+        "reg": 30.0,
+        "alpha": 0.5,
+        "confidence": "rating",
+        "iterations": 15,
+        "solver": "cg",
+        "cg_steps": 3,
+        "seed": 0,
+    },
+    "bpr": {"k": 64, "lr": 0.05, "reg": 0.02, "epochs": 20, "batch_size": 1024, "seed": 0},
+    "ease": {"reg": 300.0, "min_ratings": 10},
 }
 
 #: Models measured by ``--scale`` and the parameter that counts their passes over the data.

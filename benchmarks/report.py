@@ -70,6 +70,35 @@ def results_table(results: Sequence[dict[str, Any]]) -> str:
     return markdown_table(rows, COLUMNS, _RIGHT)
 
 
+#: Columns of the ranking table, in order, and the result keys they show.
+RANKING_COLUMNS = ("model", "params", "NDCG@10", "P@10", "R@10", "HR@10", "coverage", "fit s")
+_RANKING_KEYS = {
+    "NDCG@10": "ndcg",
+    "P@10": "precision",
+    "R@10": "recall",
+    "HR@10": "hit_rate",
+    "coverage": "coverage",
+}
+
+
+def _metric(value: float | None) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:.4f}"
+
+
+def ranking_table(results: Sequence[dict[str, Any]]) -> str:
+    """The ranking table (:data:`RANKING_COLUMNS`): one row per model, rating models included."""
+    rows = []
+    for r in results:
+        row = {"model": r["label"], "params": r["params_text"]}
+        if "error" in r:
+            row |= dict.fromkeys(RANKING_COLUMNS[2:], "failed")
+        else:
+            row |= {col: _metric(r.get(key)) for col, key in _RANKING_KEYS.items()}
+            row["fit s"] = fmt_seconds(r["fit_s"])
+        rows.append(row)
+    return markdown_table(rows, RANKING_COLUMNS, set(RANKING_COLUMNS[2:]))
+
+
 def write_outputs(out_dir: Path, stem: str, markdown: str, payload: dict[str, Any]) -> list[Path]:
     """Write ``<stem>.md`` and ``<stem>.json`` under ``out_dir`` (created if needed)."""
     out_dir.mkdir(parents=True, exist_ok=True)

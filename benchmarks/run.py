@@ -20,8 +20,12 @@ from benchmarks.measure import (
     median_wall_and_cpu,
     traced_peak,
 )
-from benchmarks.report import fmt_seconds, results_table, write_outputs
-from helpers.metrics import mae, rmse
+from benchmarks.report import fmt_seconds, ranking_table, results_table, write_outputs
+from helpers.metrics import mae, predicts_stars, ranking_report, rmse
+
+#: The ranking protocol of notebook 05: lists of this length, relevant = test rating >= 4.
+LIST_LENGTH, RELEVANT_STARS = 10, 4.0
+RANKING_KEYS = ("ndcg", "precision", "recall", "hit_rate", "coverage")
 
 #: Targets of the series on ml-latest-small (80/20 split, 2 cores, k = 50):
 #: (model, passes over the data, what, bound in seconds). Checked as passes × fit s per pass.
@@ -47,12 +51,15 @@ def benchmark_model(
     repeats: int = 3,
     params: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Fit model ``name`` on ``train`` ``repeats`` times and predict ``test`` as often.
+    """Fit model ``name`` on ``train`` ``repeats`` times, predict ``test`` as often (rating
+    models) and rank every test user's candidates once.
 
-    Returns a dict with ``fit_s`` and ``predict_s`` (median seconds; fitting starts from the
-    ratings table, so it includes building the sparse matrix), ``rmse`` and ``mae`` (stars,
-    clipped predictions, unseen policy of the model), ``peak_mb`` (tracemalloc peak of one more
-    fit + predict, see :mod:`benchmarks.measure`) and the per-run times.
+    Returns a dict with ``fit_s`` (median seconds; fitting starts from the ratings table, so it
+    includes building the sparse matrix), for models that predict stars ``predict_s``, ``rmse``
+    and ``mae`` (stars, clipped predictions, unseen policy of the model); for every model the
+    ranking metrics at 10 of notebook 05's protocol (``ndcg``, ``precision``, ``recall``,
+    ``hit_rate``, ``coverage``); ``peak_mb`` (tracemalloc peak of one more fit + predict or score,
+    see :mod:`benchmarks.measure`) and the per-run times.
     """
     spec = models.MODELS[name]
     params = dict(models.PARAMS[name] if params is None else params)
@@ -64,36 +71,55 @@ def benchmark_model(
 
     fits = median_wall_and_cpu(lambda: models.fit(name, train, params), repeats)
     fit_s, fit_times, model = fits["wall"], fits["wall_times"], fits["result"]
-    predict_s, predict_times, pred = median_time(partial(model.predict, users, items), repeats)
-    model = None  # free it before the traced run
-
-    def fit_and_predict() -> np.ndarray:
-        return models.fit(name, train, params).predict(users, items)
-
-    peak_bytes, _ = traced_peak(fit_and_predict)
-    result = {
+    stars = predicts_stars(model)
+    result: dict[str, Any] = {
         "name": name,
         "label": spec.label,
         "description": spec.description,
         "params": params,
         "params_text": models.format_params(params),
-        "rmse": rmse(truth, pred),
-        "mae": mae(truth, pred),
         "fit_s": fit_s,
-        "predict_s": predict_s,
-        "peak_mb": peak_bytes / MB,
         "fit_times": fit_times,
         "fit_cpu_s": fits["cpu"],
         "fit_cpu_times": fits["cpu_times"],
-        "predict_times": predict_times,
         "repeats": repeats,
+        "predicts_stars": stars,
     }
+    if stars:
+        predict_s, predict_times, pred = median_time(partial(model.predict, users, items), repeats)
+        result |= {
+            "rmse": rmse(truth, pred),
+            "mae": mae(truth, pred),
+            "predict_s": predict_s,
+            "predict_times": predict_times,
+        }
+    result |= ranking_row(model, train, test)
+    model = None  # free it before the traced run
+
+    def fit_and_use() -> Any:
+        fitted = models.fit(name, train, params)
+        if stars:
+            return fitted.predict(users, items)
+        return fitted.score(np.unique(users)[:256], np.unique(train["movieId"].to_numpy()))
+
+    peak_bytes, _ = traced_peak(fit_and_use)
+    result["peak_mb"] = peak_bytes / MB
     unit = passes(params)
     if unit is not None:
         result["pass_unit"], n_passes = unit
         result["seconds_per_pass"] = fit_s / n_passes
         result["cpu_seconds_per_pass"] = fits["cpu"] / n_passes
     return result
+
+
+def ranking_row(model: Any, train: pd.DataFrame, test: pd.DataFrame) -> dict[str, float]:
+    """The ranking metrics of :data:`RANKING_KEYS` at :data:`LIST_LENGTH` (NaN where no test user
+    has a relevant movie, e.g. on tiny data)."""
+    try:
+        report = ranking_report(model, train, test, LIST_LENGTH, threshold=RELEVANT_STARS)
+    except ValueError:  # no relevant test movie anywhere: the metrics are undefined
+        return dict.fromkeys(RANKING_KEYS, float("nan"))
+    return {key: float(report[key]) for key in RANKING_KEYS}
 
 
 def failed_result(name: str, exc: BaseException) -> dict[str, Any]:
@@ -147,13 +173,27 @@ def render(
         f"{data['test_ratings']:,} test ratings ({data['users']:,} users, "
         f"{data['movies']:,} movies).",
         "",
-        results_table(results),
+        "## Rating models",
+        "",
+        results_table([r for r in results if "error" in r or r.get("predicts_stars", True)]),
         "",
         f"RMSE and MAE in stars on the test set (predictions clipped to 0.5–5). *fit s*: median "
         f"wall time of {repeats} fit(s) from the ratings table (building the sparse matrix "
         f"included); *predict s*: median time to predict the whole test set; *peak MB*: the "
         f"most memory the fit and prediction allocated at one moment (tracemalloc: NumPy "
         f"arrays and Python objects, not BLAS work buffers), measured in a separate run.",
+    ]
+    lines += [
+        "",
+        "## Ranking: top-10 lists",
+        "",
+        ranking_table(results),
+        "",
+        f"Every model, rating models included, ranks each test user's candidates (every training "
+        f"movie the user has not rated in training), ties to the smaller movieId; relevant = test "
+        f"rating ≥ {RELEVANT_STARS:g}; NDCG, precision, recall and hit rate at {LIST_LENGTH} "
+        f"averaged over users with a relevant test movie; coverage = share of the catalogue "
+        f"shown to someone (notebook 05's protocol).",
     ]
     if failures:
         lines += ["", *failures]

@@ -491,3 +491,39 @@ def test_power_law_ranks_favour_the_head():
 def test_sorted_unique_matches_numpy():
     a = np.random.default_rng(0).integers(0, 50, 500)
     np.testing.assert_array_equal(synthetic.sorted_unique(a.copy()), np.unique(a))
+
+
+def test_a_ranking_model_gets_a_ranking_row_and_no_rating_row(tmp_path, no_gc):
+    # users 1 and 2 each rated movies in training; in the test user 1 likes 3 and user 2 likes 1
+    train = pd.DataFrame(
+        {"userId": [1, 1, 2, 3, 3], "movieId": [1, 2, 3, 1, 3], "rating": [4.0, 2.0, 5.0, 3.0, 4.0]}
+    )
+    test = pd.DataFrame({"userId": [1, 2], "movieId": [3, 1], "rating": [5.0, 4.5]})
+    result = run.benchmark_model("most_popular", train, test, repeats=1)
+    assert not result["predicts_stars"] and "rmse" not in result
+    # most popular: movies 1 and 3 have 2 ratings each; user 1's candidate is 3 (a hit at rank 1),
+    # user 2's candidates are 1 (2 ratings, a hit) then 2
+    assert result["ndcg"] == pytest.approx(1.0) and result["hit_rate"] == pytest.approx(1.0)
+    assert result["precision"] == pytest.approx(0.1)
+    data = {"source": "tiny", "default": False, **inputs.describe(train, test)}
+    markdown, _ = run.run_benchmark(
+        ["most_popular", "global_mean"],
+        train,
+        test,
+        data,
+        repeats=1,
+        out_dir=tmp_path,
+        log=lambda _: None,
+    )
+    rating, ranking = markdown.split("## Ranking: top-10 lists")
+    assert "most popular" not in rating and "| global mean | - |" in rating
+    assert "| most popular | - | 1.0000 | 0.1000 | 1.0000 | 1.0000 |" in ranking
+    assert "| global mean | - |" in ranking
+
+
+def test_ranking_table_marks_failed_models():
+    table = report.ranking_table([{"label": "EASE", "params_text": "-", "error": "MemoryError"}])
+    assert (
+        table.splitlines()[2]
+        == "| EASE | - | failed | failed | failed | failed | failed | failed |"
+    )

@@ -21,12 +21,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import random_ratings
 from threadpoolctl import threadpool_info
 
+from conftest import random_ratings
 from helpers.history import Monitor
 from helpers.model import MFModel, Scorer
 from helpers.plots import plot_history
+from helpers.splits import random_split
 
 #: (label, "module:function", small keyword arguments) — one line per fit function.
 FITS = [
@@ -40,6 +41,16 @@ FITS = [
     ("ALS", "helpers.als:fit_als", {"k": 3, "iterations": 3, "reg": 1.0, "seed": 1}),
     ("ALS-WR", "helpers.als:fit_als", {"k": 3, "iterations": 3, "weighted": True, "seed": 1}),
     ("ALS, missing as 0", "helpers.als:fit_als_zeros", {"k": 3, "iterations": 3, "seed": 1}),
+    ("implicit ALS", "helpers.implicit_als:fit_implicit_als", {"k": 3, "iterations": 3, "seed": 1}),
+    ("BPR", "helpers.bpr:fit_bpr", {"k": 3, "epochs": 3, "batch_size": 16, "seed": 1}),
+    ("EASE", "helpers.ease:fit_ease", {"reg": 10.0, "min_ratings": 1}),
+    ("NMF", "helpers.nmf:fit_nmf", {"k": 3, "iterations": 3, "seed": 1}),
+    ("NMF-MU", "helpers.nmf:fit_nmf", {"k": 3, "iterations": 3, "solver": "mu", "seed": 1}),
+    (
+        "NMF, no biases",
+        "helpers.nmf:fit_nmf",
+        {"k": 3, "iterations": 3, "biases": "none", "seed": 1},
+    ),
 ]
 
 UNSEEN_USER, UNSEEN_ITEM = 999_999, 999_999
@@ -142,8 +153,10 @@ def test_thread_limits_survive_a_fit_that_raises(train, target, kwargs, monkeypa
 @cases
 def test_plot_history_draws_its_history(train, target, kwargs):
     fit = fit_function(target)
-    extra = {"valid": train.sample(frac=0.3, random_state=0)} if takes(fit, "valid") else {}
-    model = fit(train, **kwargs, **extra)
+    # valid disjoint from what is fitted: a ranking monitor needs relevant unrated movies
+    inner, held_out, _ = random_split(train, 0.3, seed=0)
+    extra = {"valid": held_out} if takes(fit, "valid") else {}
+    model = fit(inner if extra else train, **kwargs, **extra)
     history = getattr(model, "history", {})
     if not history:  # a closed-form fit makes no passes: nothing to draw
         assert not takes(fit, "valid")

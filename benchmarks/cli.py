@@ -7,6 +7,7 @@ Examples::
     python -m benchmarks --train my_train.csv --test my_test.csv
     python -m benchmarks --scale                          # 1e5, 1e6, 5e6, 2.5e7 ratings
     python -m benchmarks --scale --sizes 1e5 1e6 --models als
+    python -m benchmarks --scale --spark                  # also Spark local vs helpers ALS
 """
 
 from __future__ import annotations
@@ -94,6 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--scale", action="store_true", help="measure cost against data size on synthetic data"
     )
     scale.add_argument(
+        "--spark",
+        action="store_true",
+        help="also fit Spark MLlib's ALS (local master, needs Java 17/21) beside helpers' ALS at "
+        "1e6 and 5e6 synthetic ratings, with the cluster cost model (benchmarks/spark_scale.py)",
+    )
+    scale.add_argument(
         "--sizes",
         nargs="+",
         type=parse_size,
@@ -137,6 +144,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "iterations": args.iterations,
         "epochs": args.epochs,
         "memory-limit": args.memory_limit,
+        "spark": args.spark or None,
     }
     for option, value in scale_only.items():
         if value is not None and not args.scale:
@@ -181,6 +189,13 @@ def main(argv: list[str] | None = None) -> int:
                 out_dir=args.out,
                 log=_log,
             )
+            if args.spark:
+                from benchmarks.spark_scale import run_spark_scale
+
+                table = run_spark_scale(out=args.out, log=_log)
+                markdown += "\n\n## Spark local vs helpers ALS\n\n" + "\n".join(
+                    table.attrs.get("verdict", [])
+                )
         else:
             from benchmarks import inputs
             from benchmarks.run import run_benchmark

@@ -62,7 +62,14 @@ def test_scale_does_not_take_csv_files(capsys):
 
 
 @pytest.mark.parametrize(
-    "argv", [["--sizes", "1e5"], ["--iterations", "2"], ["--epochs", "2"], ["--memory-limit", "4"]]
+    "argv",
+    [
+        ["--sizes", "1e5"],
+        ["--iterations", "2"],
+        ["--epochs", "2"],
+        ["--memory-limit", "4"],
+        ["--spark"],
+    ],
 )
 def test_scaling_options_need_scale(argv, capsys):
     assert f"{argv[0]} only applies with --scale" in _usage_error(argv, capsys)

@@ -51,6 +51,16 @@ FITS = [
         "helpers.nmf:fit_nmf",
         {"k": 3, "iterations": 3, "biases": "none", "seed": 1},
     ),
+    (
+        "Spark ALS",
+        "helpers.spark:fit_spark_als",
+        {"k": 2, "iterations": 2, "seed": 1, "trace": True},
+    ),
+    (
+        "Spark implicit ALS",
+        "helpers.spark:fit_spark_implicit_als",
+        {"k": 2, "iterations": 2, "seed": 1, "trace": True},
+    ),
 ]
 
 UNSEEN_USER, UNSEEN_ITEM = 999_999, 999_999
@@ -63,6 +73,26 @@ def fit_function(target: str):
 
 def takes(fit, argument: str) -> bool:
     return argument in inspect.signature(fit).parameters
+
+
+@pytest.fixture(scope="module")
+def spark_for_contract():
+    """One local Spark session for the Spark fits of this module (they use the running one)."""
+    from helpers.spark import QUICK_JVM, JavaNotFoundError, require_java, spark_session
+
+    try:
+        require_java()
+    except JavaNotFoundError as exc:
+        pytest.skip(f"needs Java: {exc}")
+    with spark_session("local[2]", app_name="contract", java_options=QUICK_JVM) as session:
+        yield session
+
+
+@pytest.fixture(autouse=True)
+def _spark_when_needed(request):
+    callspec = getattr(request.node, "callspec", None)
+    if callspec and str(callspec.params.get("target", "")).startswith("helpers.spark:"):
+        request.getfixturevalue("spark_for_contract")
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,13 @@ smaller movieId), the same selection the ranking metrics use. Titles are matched
   model's own fit recorded (``model.fold_in``, e.g. :class:`helpers.foldin.RidgeFoldIn`): the
   user's half of the algorithm's objective with every item parameter fixed, no retraining.
 * :func:`explain` splits a score into global mean + user bias + item bias + factor term and lists
-  the user's own rated movies that most support it.
+  the user's own rated movies that most support it (a model that predicts stars).
+* :func:`explain_ranking` splits the score of an implicit-ALS ranker into one exact contribution
+  per movie the user rated (Hu, Koren & Volinsky 2008, section 5), from the model's own fold-in
+  rule.
+* :func:`guarded` wraps a scorer so that movies with few training ratings rank last: the
+  ``min_ratings`` guard of :func:`top_n` as a :class:`~helpers.model.Scorer`, for the ranking
+  metrics.
 
 Bad input raises ``ValueError`` (wrong value) or ``TypeError`` (wrong kind of value) with a message
 that says what to fix. Title errors are :class:`helpers.titles.TitleError`, a ``ValueError``.
@@ -31,8 +37,9 @@ import numpy as np
 import pandas as pd
 
 from helpers.checks import check_int, check_ratings
+from helpers.implicit_als import ImplicitFoldIn, confidence_weights, preferences
 from helpers.metrics import top_k
-from helpers.model import MFModel
+from helpers.model import MFModel, Scorer
 from helpers.schema import ITEM, RATING, USER
 from helpers.titles import find_movie, parse_ratings, title_of, with_titles
 
@@ -109,8 +116,8 @@ def rating_counts(ratings: pd.DataFrame) -> pd.Series:
     return ratings[ITEM].value_counts().sort_index().rename("n_ratings")
 
 
-def _counts_for(model: MFModel, counts) -> np.ndarray:
-    """Ratings per model item, shape (m,), from a ratings table or a Series movieId -> count."""
+def _count_series(counts) -> pd.Series:
+    """A Series movieId -> number of ratings, from a ratings table or such a Series."""
     if isinstance(counts, pd.DataFrame):
         counts = rating_counts(counts)
     if not isinstance(counts, pd.Series):
@@ -118,7 +125,12 @@ def _counts_for(model: MFModel, counts) -> np.ndarray:
             "counts must be the training ratings (DataFrame) or a Series movieId -> number of "
             f"ratings, got {type(counts).__name__}"
         )
-    return counts.reindex(model.item_ids).fillna(0).to_numpy(dtype=np.int64)
+    return counts
+
+
+def _counts_for(model: MFModel, counts) -> np.ndarray:
+    """Ratings per model item, shape (m,), from a ratings table or a Series movieId -> count."""
+    return _count_series(counts).reindex(model.item_ids).fillna(0).to_numpy(dtype=np.int64)
 
 
 def top_n(
@@ -164,6 +176,61 @@ def top_n(
     if model.predicts_stars:
         columns["predicted"] = model.clip(scores[best])
     return with_titles(pd.DataFrame(columns), movies)
+
+
+@dataclass(frozen=True, eq=False)
+class GuardedScorer:
+    """A :class:`~helpers.model.Scorer` that ranks movies with fewer than ``min_ratings``
+    training ratings after every other movie (made by :func:`guarded`).
+
+    ``score`` returns the wrapped scorer's scores for movies with enough ratings; every other
+    movie gets the user's lowest score minus 1 (finite, tied, so among themselves they go by
+    movieId). The order of the guarded movies is unchanged, so ranking metrics see exactly the
+    lists :func:`top_n` makes with the same ``min_ratings``.
+    """
+
+    scorer: Scorer
+    counts: pd.Series  # movieId -> number of training ratings
+    min_ratings: int
+    name: str
+
+    @property
+    def item_ids(self) -> np.ndarray:
+        return self.scorer.item_ids
+
+    def allowed(self, item_ids) -> np.ndarray:
+        """(m,) bool: which raw ``item_ids`` have at least ``min_ratings`` ratings."""
+        ids = np.atleast_1d(np.asarray(item_ids))
+        return self.counts.reindex(ids).fillna(0).to_numpy() >= self.min_ratings
+
+    def score(self, user_ids, item_ids) -> np.ndarray:
+        """Scores (b, m) of raw ``user_ids`` (b,) for raw ``item_ids`` (m,), guarded."""
+        scores = np.array(self.scorer.score(user_ids, item_ids), dtype=np.float64)
+        if scores.size == 0:
+            return scores
+        floor = scores.min(axis=1, keepdims=True) - 1.0  # below every movie of the row
+        return np.where(self.allowed(item_ids)[None, :], scores, floor)
+
+    def __repr__(self) -> str:
+        return f"GuardedScorer(name={self.name!r}, min_ratings={self.min_ratings})"
+
+
+def guarded(scorer: Scorer, *, counts, min_ratings: int, name: str | None = None) -> GuardedScorer:
+    """``scorer`` with the ``min_ratings`` guard of :func:`top_n`, as a Scorer for
+    :func:`helpers.metrics.ranking_report`: movies with fewer than ``min_ratings`` ratings in
+    ``counts`` (the training ratings, or a Series movieId -> number of ratings) rank last.
+    ``name`` defaults to the scorer's name plus the guard."""
+    if not all(hasattr(scorer, attr) for attr in ("name", "item_ids", "score")):
+        raise TypeError(
+            "scorer must be a Scorer (an MFModel, or anything with name, item_ids and "
+            f"score(user_ids, item_ids)), got {type(scorer).__name__}"
+        )
+    min_ratings = check_int("min_ratings", min_ratings, minimum=0)
+    if name is None:
+        name = f"{scorer.name}, ≥ {min_ratings} ratings"
+    elif not isinstance(name, str):
+        raise TypeError(f"name must be a string, got {type(name).__name__}")
+    return GuardedScorer(scorer, _count_series(counts), min_ratings, name)
 
 
 def _cosines(factors: np.ndarray, of: np.ndarray) -> np.ndarray:
@@ -253,8 +320,8 @@ def _fold_in_rule(model: MFModel):
             f"model {model.name!r} records no fold-in rule: its fit does not say how a new user "
             "is solved under its objective (model.fold_in is None), and a rule borrowed from "
             "another algorithm would give a user that is not comparable with the trained ones. "
-            "Use a model whose fit records one (ALS, SGD, the damped biases), or set one "
-            "deliberately: dataclasses.replace(model, fold_in=RidgeFoldIn(reg, weighted))"
+            "Use a model whose fit records one (ALS, SGD, implicit ALS, the damped biases), or "
+            "set one deliberately: dataclasses.replace(model, fold_in=RidgeFoldIn(reg, weighted))"
         )
     if not (callable(getattr(rule, "solve", None)) and callable(getattr(rule, "describe", None))):
         raise TypeError(
@@ -282,7 +349,9 @@ def fold_in(
               + \\lambda_u (b_u^2 + \\lVert p_u \\rVert^2)
 
     with :math:`\\lambda_u = \\lambda` (plain ALS, the damped biases) or :math:`\\lambda |I_u|`
-    (ALS-WR, and SGD, whose per-rating penalty sums to that). A model without a rule
+    (ALS-WR, and SGD, whose per-rating penalty sums to that). For implicit ALS it is the weighted
+    ridge problem over all movies of :class:`helpers.implicit_als.ImplicitFoldIn` (bias 0), the
+    user half-step that :func:`explain_ranking` splits into contributions. A model without a rule
     (``fold_in=None``, e.g. the SVD models) raises ``ValueError``. To fold in under a different
     rule on purpose, pass ``dataclasses.replace(model, fold_in=RidgeFoldIn(...))``.
 
@@ -458,4 +527,158 @@ def explain(
         prediction=score,
         clipped=clipped,
         support=with_titles(support, movies).drop(columns=["year", "genres"]),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Explanations of a ranker: implicit ALS (Hu, Koren & Volinsky 2008, section 5)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class RankingExplanation:
+    """Why an implicit-ALS ranker scores one movie as it does for one user.
+
+    ``contributions`` holds the ``n`` largest terms :math:`s^u_{ij} c_{uj} p_{uj}` of the user's
+    rated movies :math:`j` (columns movieId, title, rating, confidence :math:`c_{uj}`, preference
+    :math:`p_{uj}`, similarity :math:`s^u_{ij}`, contribution), largest first; ``rest`` is the
+    sum of the other ``n_rated - len(contributions)`` terms. Together they give ``explained``
+    (the score of the user's exact half-step, :math:`\\hat x_u^\\top y_i`); ``score`` is the
+    model's own score and ``gap = score - explained`` what the trained factors owe to the
+    solver (0 up to rounding for a folded-in user, whose factors are that half-step).
+    """
+
+    user_id: int
+    movie_id: int
+    title: str
+    score: float
+    explained: float
+    contributions: pd.DataFrame
+    rest: float
+    n_rated: int
+
+    @property
+    def gap(self) -> float:
+        """``score - explained``: the part of the model's score no rated movie accounts for."""
+        return self.score - self.explained
+
+    def __str__(self) -> str:
+        shown = len(self.contributions)
+        lines = [f"user {self.user_id}, {self.title}: score {self.score:.4f}"]
+        lines += [
+            f"  {title[:45]:<45} {value:+.4f}"
+            for title, value in zip(
+                self.contributions["title"], self.contributions["contribution"], strict=True
+            )
+        ]
+        if shown < self.n_rated:
+            others = f"the other {self.n_rated - shown} rated movies"
+            lines.append(f"  {others:<45} {self.rest:+.4f}")
+        lines.append(f"  {f'= sum over the {self.n_rated} rated movies':<45} {self.explained:.4f}")
+        lines.append(f"  {'gap (model score - sum)':<45} {self.gap:+.1e}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return (
+            f"RankingExplanation(user_id={self.user_id}, movie_id={self.movie_id}, "
+            f"title={self.title!r}, score={self.score:.4f}, explained={self.explained:.4f}, "
+            f"contributions={len(self.contributions)} of {self.n_rated} movies)"
+        )
+
+
+def _implicit_rule(model: MFModel) -> ImplicitFoldIn:
+    rule = model.fold_in
+    if not isinstance(rule, ImplicitFoldIn):
+        got = "none (model.fold_in is None)" if rule is None else type(rule).__name__
+        raise ValueError(
+            f"model {model.name!r} has no implicit-ALS fold-in rule (it records {got}): "
+            "explain_ranking splits a score by the user half-step of implicit ALS "
+            "(helpers.implicit_als.fit_implicit_als records an ImplicitFoldIn). For a model that "
+            "predicts stars use explain()"
+        )
+    return rule
+
+
+def explain_ranking(
+    model: MFModel,
+    user_id: int,
+    movie: int | str,
+    *,
+    train: pd.DataFrame,
+    movies: pd.DataFrame,
+    n: int = 5,
+) -> RankingExplanation:
+    """Which of the user's rated movies make an implicit-ALS ranker score ``movie`` as it does.
+
+    The user half-step of implicit ALS (the model's fold-in rule ``model.fold_in``, an
+    :class:`~helpers.implicit_als.ImplicitFoldIn`, with its ``reg``, ``alpha``, ``confidence``,
+    ``eps`` and ``threshold``) solves :math:`x_u = W_u Y^\\top C_u p_u` with
+    :math:`W_u = (Y^\\top C_u Y + \\lambda I)^{-1}`. Only the rated movies have :math:`p_{uj} \\ne
+    0`, so the score splits exactly into one term per rated movie (Hu, Koren & Volinsky 2008):
+
+    .. math:: \\hat x_u^\\top y_i = \\sum_{j \\in I_u} s^u_{ij}\\, c_{uj}\\, p_{uj},
+              \\qquad s^u_{ij} = y_i^\\top W_u\\, y_j .
+
+    :math:`s^u_{ij}` is a similarity of movies *i* and *j* in the user's own metric
+    :math:`W_u`. The user's ratings are their rows of ``train`` (the training ratings, or a
+    folded-in user's ``.ratings``); movies the model does not know are ignored. ``movie`` is a
+    movieId, or a title when ``movies`` is given. The result lists the ``n`` largest
+    contributions (ties to the smaller movieId) and the sum of the rest; see
+    :class:`RankingExplanation`. For a folded-in user the terms add up to the model's score; for
+    a trained user they add up to the score of one more exact user half-step, and ``gap`` says
+    how far the trained factors are from it. Costs one k × k solve and O(m k²) for
+    :math:`Y^\\top Y`.
+    """
+    _check_model(model)
+    rule = _implicit_rule(model)
+    u = _user_row(model, user_id)
+    n = check_int("n", n, minimum=1)
+    movie_id = _movie_id(movie, movies)
+    i = _item_row(model, movie_id)
+    check_ratings("train", train, allow_empty=True)
+
+    mine = train.loc[train[USER] == user_id, [ITEM, RATING]].sort_values(ITEM, kind="stable")
+    rows = model.item_index(mine[ITEM].to_numpy())
+    known = rows >= 0
+    if not known.any():
+        raise ValueError(
+            f"user {user_id} has no ratings in train of movies the model knows: there is nothing "
+            "to explain the score with (pass the training ratings, or a folded-in user's .ratings)"
+        )
+    rows, ids = rows[known], mine[ITEM].to_numpy()[known]
+    stars = mine[RATING].to_numpy(dtype=np.float64)[known]
+
+    y = model.item_factors
+    y_u = y[rows]  # (n_u, k) factors of the rated movies
+    extra = confidence_weights(stars, alpha=rule.alpha, confidence=rule.confidence, eps=rule.eps)
+    prefs = preferences(stars, rule.threshold)
+    # Y^T C_u Y + λI = Y^T Y + Y_u^T (C_u - I) Y_u + λI: the matrix of the model's user half-step
+    system = y.T @ y + y_u.T @ (extra[:, None] * y_u) + rule.reg * np.eye(model.k)
+    similarity = y_u @ np.linalg.solve(system, y[i])  # s_ij = y_j^T W_u y_i (W_u symmetric)
+    confidence = 1.0 + extra
+    terms = similarity * confidence * prefs
+
+    top = _best(terms, np.ones(len(terms), dtype=bool), n)
+    others = np.ones(len(terms), dtype=bool)
+    others[top] = False
+    table = pd.DataFrame(
+        {
+            ITEM: ids[top],
+            RATING: stars[top],
+            "confidence": confidence[top],
+            "preference": prefs[top],
+            "similarity": similarity[top],
+            "contribution": terms[top],
+        }
+    )
+    table = with_titles(table, movies).drop(columns=["year", "genres"])
+    return RankingExplanation(
+        user_id=int(user_id),
+        movie_id=movie_id,
+        title=title_of(movie_id, movies),
+        score=float(model.score_rows([u], [i])[0, 0]),
+        explained=float(terms.sum()),
+        contributions=table,
+        rest=float(terms[others].sum()),
+        n_rated=len(terms),
     )

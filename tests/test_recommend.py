@@ -1,5 +1,6 @@
-"""Tests of helpers.recommend: top-N, similar movies, fold-in under the model's own rule,
-explanations. Title matching and ratings dicts are tested in test_titles.py."""
+"""Tests of helpers.recommend: top-N, the min-ratings guard as a scorer, similar movies, fold-in
+under the model's own rule, explanations of a predicted rating and of an implicit-ALS ranking.
+Title matching and ratings dicts are tested in test_titles.py."""
 
 from __future__ import annotations
 
@@ -12,13 +13,25 @@ import pytest
 
 from helpers.als import als_half_step, fit_als
 from helpers.foldin import RidgeFoldIn
+from helpers.implicit_als import (
+    ImplicitFoldIn,
+    confidence_weights,
+    fit_implicit_als,
+    implicit_half_step_reference,
+    preferences,
+)
 from helpers.matrix import build_matrix
+from helpers.metrics import ranking_report, top_k
 from helpers.model import MFModel, empty_factors
 from helpers.recommend import (
     Explanation,
+    GuardedScorer,
     NewUser,
+    RankingExplanation,
     explain,
+    explain_ranking,
     fold_in,
+    guarded,
     similar_movies,
     top_n,
 )
@@ -573,3 +586,262 @@ def test_explain_new_user_and_bad_arguments(als, train, movies):
         explain(als, 1, 10, train=train, movies=movies, min_ratings=5)
     with pytest.raises(ValueError, match="n must be >= 1, got 0"):
         explain(als, 1, 10, train=train, movies=movies, n=0)
+
+
+# --------------------------------------------------------------------------------------------
+# guarded: the min-ratings guard as a Scorer
+# --------------------------------------------------------------------------------------------
+
+
+def test_guarded_scores_hand_computed():
+    # scores 3.25 + b_i + (f1 + f2): 100 -> 4.25, 101 -> 5.75, 102 -> 4.25, 103 -> 2.25
+    model = _tiny_model([[1.0, 0.0], [1.0, 1.0], [0.5, 0.5], [-1.0, 0.0]], item_bias=[0, 0.5, 0, 0])
+    counts = pd.Series([30, 2, 25, 40], index=[100, 101, 102, 103])
+    guard = guarded(model, counts=counts, min_ratings=20)
+    assert isinstance(guard, GuardedScorer)
+    assert guard.name == "tiny, ≥ 20 ratings" and guard.item_ids is model.item_ids
+    # 101 has 2 ratings: it drops to the lowest score minus 1, the others keep theirs
+    np.testing.assert_array_equal(guard.score([1], model.item_ids), [[4.25, 1.25, 4.25, 2.25]])
+    # an unknown movie has no ratings: guarded too; an unknown user keeps the unseen policy
+    np.testing.assert_array_equal(guard.score([1], [103, 999]), [[2.25, 1.25]])
+    np.testing.assert_array_equal(guard.score([7], [100, 101]), [[3.0, 2.0]])
+    assert guard.score([1], []).shape == (1, 0)
+    assert repr(guard) == "GuardedScorer(name='tiny, ≥ 20 ratings', min_ratings=20)"
+
+
+def test_guarded_lists_are_the_top_n_lists_and_metrics_see_them(als, train):
+    counts = train["movieId"].value_counts()
+    guard = guarded(als, counts=train, min_ratings=15, name="guarded")
+    scores = guard.score(als.user_ids, als.item_ids)
+    assert np.isfinite(scores).all()
+    for row, user in enumerate(als.user_ids[:10]):
+        rated = np.isin(als.item_ids, train.loc[train["userId"] == user, "movieId"])
+        mine = top_k(scores[row : row + 1], 5, ~rated[None, :])[0]
+        expected = top_n(als, int(user), 5, exclude=train, counts=counts, min_ratings=15)
+        assert als.item_ids[mine].tolist() == expected["movieId"].tolist()
+    # blocked movies rank after every allowed one, in the model's own order
+    blocked = counts.reindex(als.item_ids).fillna(0).to_numpy() < 15
+    assert blocked.any() and (~blocked).any()
+    assert (scores[:, blocked].max(axis=1) < scores[:, ~blocked].min(axis=1)).all()
+    # no guard: the metrics are the model's own
+    test = _ratings(seed=5).sample(frac=0.3, random_state=0)
+    assert ranking_report(guarded(als, counts=train, min_ratings=0), train, test) == (
+        ranking_report(als, train, test)
+    )
+
+
+def test_guarded_bad_arguments(als, train):
+    with pytest.raises(TypeError, match="scorer must be a Scorer"):
+        guarded("ALS", counts=train, min_ratings=3)
+    with pytest.raises(ValueError, match="min_ratings must be >= 0, got -1"):
+        guarded(als, counts=train, min_ratings=-1)
+    with pytest.raises(TypeError, match="min_ratings must be an integer"):
+        guarded(als, counts=train, min_ratings=2.5)
+    with pytest.raises(TypeError, match="counts must be the training ratings"):
+        guarded(als, counts=[1, 2], min_ratings=3)
+    with pytest.raises(TypeError, match="name must be a string"):
+        guarded(als, counts=train, min_ratings=3, name=3)
+
+
+# --------------------------------------------------------------------------------------------
+# implicit ALS: fold-in and explanations of a ranking (Hu, Koren & Volinsky 2008)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ranker(train) -> MFModel:
+    return fit_implicit_als(
+        train, k=K, reg=2.0, alpha=0.5, confidence="rating", iterations=8, solver="exact", seed=0
+    )
+
+
+def _user_half_step(model: MFModel, train: pd.DataFrame, rule: ImplicitFoldIn) -> np.ndarray:
+    """One exact implicit-ALS user half-step over all training users, from the readable loop."""
+    matrix = build_matrix(train)
+    values = matrix.by_user.values
+    w = confidence_weights(values, alpha=rule.alpha, confidence=rule.confidence, eps=rule.eps)
+    return implicit_half_step_reference(
+        matrix.by_user,
+        model.item_factors,
+        model.user_factors,
+        w,
+        preferences(values, rule.threshold),
+        reg=rule.reg,
+        solver="exact",
+    )
+
+
+def test_fold_in_an_implicit_als_model_is_its_user_half_step(ranker, train, movies):
+    assert ranker.fold_in == ImplicitFoldIn(reg=2.0, alpha=0.5, confidence="rating")
+    rows = _user_half_step(ranker, train, ranker.fold_in)
+    for user in (1, 7, 40):
+        me = fold_in(ranker, _own_ratings(train, user), movies=movies)
+        assert me.bias == 0.0
+        np.testing.assert_allclose(me.factors, rows[user - 1], rtol=0, atol=1e-12)
+        recs = top_n(me.model, me.user_id, 5, exclude=me.ratings, movies=movies)
+        assert list(recs.columns) == ["movieId", "title", "year", "genres", "score"]
+        rated = set(me.ratings["movieId"])
+        assert not rated & set(recs["movieId"])
+        np.testing.assert_allclose(
+            recs["score"], ranker.item_factors[ranker.item_index(recs["movieId"])] @ me.factors
+        )
+
+
+def _implicit_tiny(user_factors, rule: ImplicitFoldIn) -> MFModel:
+    """Items 100, 101, 102 with factors e1, e2, e1 + e2; one user (id 1); no mean, no biases."""
+    return MFModel(
+        global_mean=0.0,
+        user_bias=np.zeros(1),
+        item_bias=np.zeros(3),
+        user_factors=np.array([user_factors], dtype=float),
+        item_factors=np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]),
+        user_ids=np.array([1]),
+        item_ids=np.array([100, 101, 102]),
+        name="tiny implicit",
+        predicts_stars=False,
+        fold_in=rule,
+    )
+
+
+TINY_TITLES = pd.DataFrame({"movieId": [100, 101, 102], "title": ["A (2000)", "B (2001)", "C"]})
+TINY_TRAIN = pd.DataFrame({"userId": [1, 1], "movieId": [101, 100], "rating": [2.0, 4.0]})
+
+
+def test_explain_ranking_hand_computed_binary():
+    """User 1 rated 100 and 101. Y^T Y = [[2, 1], [1, 2]], c = 1 + 1 = 2 on both rated movies,
+    so Y^T C_u Y + λI = [[4, 1], [1, 4]] with λ = 1 and W_u = [[4, -1], [-1, 4]] / 15.
+    x_u = W_u Y^T C_u p_u = W_u [2, 2] = [0.4, 0.4]; the score of 102 (y = [1, 1]) is 0.8.
+    s_{102,100} = [1, 1] W_u e1 = 3/15 = 0.2 = s_{102,101}: each movie contributes 0.2 × 2 × 1."""
+    model = _implicit_tiny([0.4, 0.4], ImplicitFoldIn(reg=1.0, alpha=1.0))
+    why = explain_ranking(model, 1, 102, train=TINY_TRAIN, movies=TINY_TITLES)
+    assert isinstance(why, RankingExplanation)
+    assert why.title == "C" and why.n_rated == 2
+    assert why.score == pytest.approx(0.8, abs=1e-15)
+    assert why.explained == pytest.approx(0.8, abs=1e-15)
+    assert why.gap == pytest.approx(0.0, abs=1e-15) and why.rest == 0.0
+    table = why.contributions
+    assert table.columns.tolist() == [
+        "movieId",
+        "title",
+        "rating",
+        "confidence",
+        "preference",
+        "similarity",
+        "contribution",
+    ]
+    assert table["movieId"].tolist() == [100, 101]  # equal contributions: the smaller id first
+    np.testing.assert_allclose(table["similarity"], [0.2, 0.2], rtol=1e-14)
+    np.testing.assert_allclose(table["confidence"], [2.0, 2.0])
+    np.testing.assert_allclose(table["contribution"], [0.4, 0.4], rtol=1e-14)
+
+
+def test_explain_ranking_hand_computed_rating_confidence_and_threshold():
+    """confidence="rating", alpha = 0.5: c = 1 + 0.5 r = 3 (4 stars, movie 100) and 2 (2 stars,
+    101). Y^T C_u Y + I = [[5, 1], [1, 4]], W_u = [[4, -1], [-1, 5]] / 19, x_u = W_u [3, 2] =
+    [10, 7] / 19 and the score of 102 is 17/19 = 3/19 × 3 (movie 100) + 4/19 × 2 (movie 101)."""
+    rule = ImplicitFoldIn(reg=1.0, alpha=0.5, confidence="rating")
+    model = _implicit_tiny([10 / 19, 7 / 19], rule)
+    why = explain_ranking(model, 1, "C", train=TINY_TRAIN, movies=TINY_TITLES, n=1)
+    assert why.score == pytest.approx(17 / 19, rel=1e-14)
+    assert why.explained == pytest.approx(17 / 19, rel=1e-14)
+    assert why.contributions["movieId"].tolist() == [100]  # n = 1: the larger term
+    np.testing.assert_allclose(why.contributions["similarity"], [3 / 19], rtol=1e-14)
+    np.testing.assert_allclose(why.contributions["confidence"], [3.0])
+    np.testing.assert_allclose(why.contributions["contribution"], [9 / 19], rtol=1e-14)
+    assert why.rest == pytest.approx(8 / 19, rel=1e-14)  # movie 101
+    assert "the other 1 rated movies" in str(why) and "A (2000)" in str(why)
+    # threshold 3: the 2-star rating is a confident "no" (p = 0, c unchanged): it contributes 0,
+    # x_u = W_u [3, 0] = [12, -3] / 19 and the score of 102 is 9/19
+    strict = _implicit_tiny([12 / 19, -3 / 19], dataclasses.replace(rule, threshold=3.0))
+    why = explain_ranking(strict, 1, 102, train=TINY_TRAIN, movies=TINY_TITLES)
+    assert why.contributions["movieId"].tolist() == [100, 101]
+    np.testing.assert_allclose(why.contributions["preference"], [1.0, 0.0])
+    np.testing.assert_allclose(why.contributions["contribution"], [9 / 19, 0.0], atol=1e-15)
+    assert why.score == pytest.approx(9 / 19, rel=1e-14) and why.gap == pytest.approx(0, abs=1e-15)
+    # the same user factors under the other rule are not that rule's half-step: the gap shows it
+    off = explain_ranking(
+        _implicit_tiny([12 / 19, -3 / 19], rule), 1, 102, train=TINY_TRAIN, movies=TINY_TITLES
+    )
+    assert off.gap == pytest.approx(9 / 19 - 17 / 19, rel=1e-14)
+
+
+def test_explain_ranking_sums_to_the_score_of_a_folded_in_user(ranker, train, movies):
+    ratings = {"Toy Story": 5, "the matrix": 1.5, "Hamlet (1996)": 4, 25: 3, 30: 4.5}
+    me = fold_in(ranker, ratings, movies=movies)
+    for movie in (11, 17, 20, 28, 39):
+        why = explain_ranking(me.model, me.user_id, movie, train=me.ratings, movies=movies, n=99)
+        score = me.model.score([me.user_id], [movie])[0, 0]
+        assert why.score == score
+        assert why.n_rated == len(why.contributions) == 5 and why.rest == 0.0
+        assert why.contributions["contribution"].sum() == pytest.approx(score, rel=1e-12)
+        assert abs(why.gap) < 1e-13 * max(1.0, abs(score))
+        assert why.contributions["contribution"].is_monotonic_decreasing
+        top = explain_ranking(me.model, me.user_id, movie, train=me.ratings, movies=movies, n=2)
+        assert top.contributions["movieId"].tolist() == why.contributions["movieId"][:2].tolist()
+        assert top.contributions["contribution"].sum() + top.rest == pytest.approx(score, rel=1e-12)
+
+
+def test_explain_ranking_follows_the_models_rule(ranker, train, movies):
+    """W_u comes from model.fold_in (reg, alpha, confidence), not from params: with a changed
+    rule the terms add up to the score of the user folded in under that rule."""
+    ratings = _own_ratings(train, 4)
+    for rule in (
+        dataclasses.replace(ranker.fold_in, reg=9.0),
+        dataclasses.replace(ranker.fold_in, alpha=3.0, confidence="binary"),
+        dataclasses.replace(ranker.fold_in, confidence="log", eps=2.0, threshold=3.5),
+    ):
+        other = dataclasses.replace(ranker, fold_in=rule)
+        me = fold_in(other, ratings, movies=movies)
+        why = explain_ranking(me.model, me.user_id, 22, train=me.ratings, movies=movies, n=99)
+        assert why.explained == pytest.approx(me.model.score([me.user_id], [22])[0, 0], rel=1e-11)
+        own = explain_ranking(ranker, 4, 22, train=train, movies=movies)
+        assert abs(why.explained - own.explained) > 1e-6
+
+
+def test_explain_ranking_of_a_trained_user_explains_one_more_half_step(ranker, train, movies):
+    rows = _user_half_step(ranker, train, ranker.fold_in)
+    for user, movie in [(1, 10), (9, 25), (40, 33)]:
+        why = explain_ranking(ranker, user, movie, train=train, movies=movies, n=3)
+        y = ranker.item_factors[ranker.item_index([movie])[0]]
+        assert why.explained == pytest.approx(rows[user - 1] @ y, rel=1e-11)
+        assert why.score == ranker.score([user], [movie])[0, 0]
+        assert why.gap == pytest.approx(why.score - rows[user - 1] @ y, abs=1e-12)
+        assert why.contributions["contribution"].sum() + why.rest == pytest.approx(why.explained)
+        assert why.n_rated == int((train["userId"] == user).sum())
+
+
+def test_explain_ranking_refuses_models_without_an_implicit_rule(als, ranker, train, movies):
+    with pytest.raises(
+        ValueError,
+        match=r"model 'ALS(-WR)?' has no implicit-ALS fold-in rule \(it records "
+        r"RidgeFoldIn\).* use explain\(\)",
+    ):
+        explain_ranking(als, 1, 10, train=train, movies=movies)
+    bare = dataclasses.replace(ranker, fold_in=None)
+    with pytest.raises(ValueError, match=r"it records none \(model.fold_in is None\)"):
+        explain_ranking(bare, 1, 10, train=train, movies=movies)
+    with pytest.raises(TypeError, match="model must be an MFModel"):
+        explain_ranking("implicit ALS", 1, 10, train=train, movies=movies)
+    with pytest.raises(ValueError, match="user 999 is not in the model"):
+        explain_ranking(ranker, 999, 10, train=train, movies=movies)
+    with pytest.raises(ValueError, match="user 3 has no ratings in train of movies the model"):
+        explain_ranking(ranker, 3, 10, train=train.loc[train["userId"] != 3], movies=movies)
+    with pytest.raises(TitleError, match="'Hamlet' is ambiguous"):
+        explain_ranking(ranker, 1, "Hamlet", train=train, movies=movies)
+    with pytest.raises(ValueError, match="movie 99 is not in the model"):
+        explain_ranking(ranker, 1, 99, train=train, movies=movies)
+    with pytest.raises(ValueError, match="n must be >= 1, got 0"):
+        explain_ranking(ranker, 1, 10, train=train, movies=movies, n=0)
+    with pytest.raises(TypeError, match="train must be a DataFrame with columns"):
+        explain_ranking(ranker, 1, 10, train=None, movies=movies)
+
+
+def test_ranking_explanations_compare_by_identity_and_print_short(ranker, train, movies):
+    why = explain_ranking(ranker, 2, 12, train=train, movies=movies)
+    again = explain_ranking(ranker, 2, 12, train=train, movies=movies)
+    assert why == why and why != again  # eq=False: no elementwise comparison of tables
+    assert repr(why).startswith("RankingExplanation(user_id=2, movie_id=12, title='Matrix, The")
+    assert "array" not in repr(why) and " at 0x" not in repr(why)
+    text = str(why)
+    assert text.splitlines()[0] == f"user 2, Matrix, The (1999): score {why.score:.4f}"
+    assert f"= sum over the {why.n_rated} rated movies" in text and "gap" in text

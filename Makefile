@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NB ?=
 
-.PHONY: setup run test notebooks bench lint lab clean
+.PHONY: setup run test notebooks bench lint lab clean book
 
 setup: $(STAMP)
 
@@ -17,14 +17,22 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --disable-pip-version-check --quiet --no-deps -e .
 	touch $(STAMP)
 
-## Execute every notebook into build/ (executed copies + HTML); the tracked notebooks stay as they are.
+## Execute every notebook into build/ (executed copies + HTML) and build the book from them;
+## the tracked notebooks stay as they are.
 run: setup
 	$(BIN)/python tools/notebooks.py build $(NB)
+	$(BIN)/python tools/book.py $(if $(NB),,--notebooks build/notebooks)
 
-## Lint, unit tests and strict nbval of every notebook.
+## The book: every notebook as one HTML site (navigation, math, search) in build/book/, from the
+## stored outputs (nothing is re-executed).
+book: setup
+	$(BIN)/python tools/book.py
+
+## Lint, unit tests and strict nbval of every notebook, on two worker processes (one notebook
+## stays on one worker: --dist loadfile).
 test: setup
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest --nbval --nbval-current-env --nbval-cell-timeout=900 tests notebooks
+	$(BIN)/python -m pytest -n 2 --dist loadfile --nbval --nbval-current-env --nbval-cell-timeout=900 tests notebooks
 
 ## For authors: re-execute the tracked notebooks in place (NB=notebooks/03_....ipynb for one).
 notebooks: setup

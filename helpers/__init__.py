@@ -14,7 +14,7 @@ Algorithms: ``baselines`` (global mean, damped biases, most popular), ``sgd``, `
 
 Using models: ``metrics`` (rating and ranking metrics), ``evaluation`` (cross-validation, honest
 tuning), ``titles`` (title search), ``recommend`` (top-N, similar movies, fold-in,
-explanations), ``plots``.
+explanations), ``plots``, ``exercises`` (self-check exercises: ``check("03.2", answer)``).
 """
 
 __version__ = "0.2.0"

@@ -29,7 +29,13 @@ from helpers.model import MFModel, Scorer
 from helpers.plots import plot_history
 from helpers.splits import random_split
 
+#: Movie metadata for the hybrid net (genres and year; the contract frame's ids are not in it).
+MOVIES = pd.DataFrame(
+    {"movieId": [1, 2], "title": ["A (1990)", "B"], "genres": ["Drama", "Comedy|Drama"]}
+)
+
 #: (label, "module:function", small keyword arguments) — one line per fit function.
+# fmt: off
 FITS = [
     ("global mean", "helpers.baselines:fit_global_mean", {}),
     ("damped biases", "helpers.baselines:fit_biases", {"damping": 2.0, "iterations": 3}),
@@ -46,22 +52,17 @@ FITS = [
     ("EASE", "helpers.ease:fit_ease", {"reg": 10.0, "min_ratings": 1}),
     ("NMF", "helpers.nmf:fit_nmf", {"k": 3, "iterations": 3, "seed": 1}),
     ("NMF-MU", "helpers.nmf:fit_nmf", {"k": 3, "iterations": 3, "solver": "mu", "seed": 1}),
-    (
-        "NMF, no biases",
-        "helpers.nmf:fit_nmf",
-        {"k": 3, "iterations": 3, "biases": "none", "seed": 1},
-    ),
-    (
-        "Spark ALS",
-        "helpers.spark:fit_spark_als",
-        {"k": 2, "iterations": 2, "seed": 1, "trace": True},
-    ),
-    (
-        "Spark implicit ALS",
-        "helpers.spark:fit_spark_implicit_als",
-        {"k": 2, "iterations": 2, "seed": 1, "trace": True},
-    ),
+    ("NMF, no biases", "helpers.nmf:fit_nmf", {"k": 3, "iterations": 3, "biases": "none", "seed": 1}),
+    ("biased MF (JAX)", "helpers.neural:fit_jax_mf", {"k": 3, "epochs": 3, "batch_size": 16, "seed": 1}),
+    ("GMF", "helpers.neural_ranking:fit_gmf", {"k": 3, "epochs": 2, "batch_size": 32, "seed": 1}),
+    ("NCF MLP", "helpers.neural_ranking:fit_mlp", {"k": 3, "hidden": (8, 4), "epochs": 2, "batch_size": 32, "seed": 1}),
+    ("NeuMF", "helpers.neural_ranking:fit_neumf", {"k_gmf": 2, "k_mlp": 3, "hidden": (8, 4), "epochs": 2, "batch_size": 32, "seed": 1}),
+    ("embedding net", "helpers.neural_rating:fit_embedding_nn", {"k": 3, "hidden": (8,), "epochs": 2, "batch_size": 32, "seed": 1}),
+    ("hybrid net", "helpers.neural_rating:fit_hybrid", {"movies": MOVIES, "k": 3, "hidden": (8,), "epochs": 2, "batch_size": 32, "seed": 1}),
+    ("Spark ALS", "helpers.spark:fit_spark_als", {"k": 2, "iterations": 2, "seed": 1, "trace": True}),
+    ("Spark implicit ALS", "helpers.spark:fit_spark_implicit_als", {"k": 2, "iterations": 2, "seed": 1, "trace": True}),
 ]
+# fmt: on
 
 UNSEEN_USER, UNSEEN_ITEM = 999_999, 999_999
 

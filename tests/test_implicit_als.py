@@ -6,8 +6,8 @@ import itertools
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import random_ratings
 
+from conftest import random_ratings
 from helpers.implicit_als import (
     ImplicitFoldIn,
     confidence_weights,

@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NB ?=
 
-.PHONY: setup run test notebooks bench lint lab clean book
+.PHONY: setup run test notebooks bench bench-peers lint lab clean book
 
 setup: $(STAMP)
 
@@ -41,6 +41,11 @@ notebooks: setup
 ## Speed, memory and accuracy of every model (not part of the tests).
 bench: setup
 	$(BIN)/python -m benchmarks $(ARGS)
+
+## The benchmark with the peer libraries (Surprise, implicit, Spark ALS); installs the bench extra.
+bench-peers: setup
+	$(BIN)/python -m pip install --disable-pip-version-check --quiet -e ".[bench]"
+	$(BIN)/python -m benchmarks --peers $(ARGS)
 
 lint: setup
 	$(BIN)/ruff check .

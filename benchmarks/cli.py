@@ -90,6 +90,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="limit BLAS threads to N (default: the library's own choice)",
     )
+    parser.add_argument(
+        "--peers",
+        nargs="*",
+        metavar="NAME",
+        help="also run the peer libraries (Surprise, implicit, Spark ALS; needs the bench "
+        "extra) on the same split, timed against the series' models; no NAME: all of "
+        "surprise_svd, surprise_svd_tuned, surprise_nmf, surprise_baseline, implicit_als, "
+        "implicit_bpr, spark_als",
+    )
     scale = parser.add_argument_group("scaling")
     scale.add_argument(
         "--scale", action="store_true", help="measure cost against data size on synthetic data"
@@ -137,6 +146,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if (args.train is None) != (args.test is None):
         parser.error("--train and --test go together: give both CSV files or neither")
+    if args.peers is not None:
+        if args.scale:
+            parser.error("--peers runs on the rating split; it cannot be combined with --scale")
+        from benchmarks.peers import parse_peer_names
+
+        try:
+            args.peers = parse_peer_names(args.peers)
+        except ValueError as exc:
+            parser.error(f"--peers: {exc}")
     if args.scale and args.train is not None:
         parser.error("--scale uses synthetic data; it cannot be combined with --train/--test")
     scale_only = {
@@ -212,7 +230,14 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
             data = {"source": source, "default": args.train is None, **inputs.describe(train, test)}
             markdown, paths = run_benchmark(
-                args.models, train, test, data, repeats=args.repeats, out_dir=args.out, log=_log
+                args.models,
+                train,
+                test,
+                data,
+                repeats=args.repeats,
+                out_dir=args.out,
+                log=_log,
+                peers=args.peers or (),
             )
     print(markdown)
     _log("written: " + ", ".join(str(p) for p in paths))

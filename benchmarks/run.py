@@ -157,8 +157,10 @@ def render(
     info: dict[str, Any],
     repeats: int,
     when: str,
+    extra: Sequence[str] = (),
 ) -> str:
-    """The markdown report: title, data, table, notes, per-pass times, targets and machine."""
+    """The markdown report: title, data, table, notes, per-pass times, targets, ``extra`` lines
+    (the peers' section) and machine."""
     pass_lines = [
         f"- {r['label']}: {fmt_seconds(r['seconds_per_pass'])} s per {r['pass_unit']} "
         f"(CPU time of the process: {fmt_seconds(r['cpu_seconds_per_pass'])} s)"
@@ -203,6 +205,8 @@ def render(
         target_lines = targets_text(results)
         if target_lines:
             lines += ["", "Targets of the series (2 cores, k = 50):", "", *target_lines]
+    if extra:
+        lines += ["", *extra]
     lines += [
         "",
         f"Machine: {describe_machine(info)}",
@@ -221,9 +225,12 @@ def run_benchmark(
     repeats: int,
     out_dir: Path,
     log=print,
+    peers: Sequence[str] = (),
 ) -> tuple[str, list[Path]]:
-    """Benchmark ``names`` on one split, write ``results.md`` / ``results.json`` under
-    ``out_dir`` and return the markdown and the written paths."""
+    """Benchmark ``names`` on one split, then the peer libraries ``peers``
+    (:mod:`benchmarks.peers`, in the same tables, with their time against the series' models);
+    write ``results.md`` / ``results.json`` under ``out_dir`` and return the markdown and the
+    written paths."""
     results = []
     for name in names:
         log(f"benchmarking {name} ...")
@@ -233,9 +240,16 @@ def run_benchmark(
             # e.g. SVD-impute on a matrix too large to hold densely: report it, go on
             log(f"  failed: {type(exc).__name__}: {exc}")
             results.append(failed_result(name, exc))
+    extra: list[str] = []
+    if peers:
+        from benchmarks.peers import peer_lines, run_peers
+
+        peer_results = run_peers(peers, train, test, repeats=repeats, log=log)
+        results += peer_results
+        extra = peer_lines(peer_results, repeats)
     info = machine()
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    markdown = render(results, data, info, repeats, when)
+    markdown = render(results, data, info, repeats, when, extra)
     payload = {
         "data": data,
         "repeats": repeats,

@@ -4,7 +4,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers.als import als_half_step, als_objective, bucket_summary, fit_als, fit_als_zeros
+from conftest import random_ratings
+from helpers.als import (
+    als_half_step,
+    als_objective,
+    bucket_summary,
+    fit_als,
+    fit_als_zeros,
+    plan_batches,
+)
 from helpers.matrix import build_matrix, csr_from_triples
 
 K = 3  # k + 1 = 4: rows with <= 4 ratings take the dual path, the others the primal one
@@ -23,7 +31,7 @@ def random_side(counts, n_cols=40, k=K, seed=0):
     return csr, rng.normal(0, 0.7, (n_cols, k)), rng.normal(0, 0.3, n_cols)
 
 
-def naive_half_step(csr, q, b, mu, reg, weighted):
+def naive_half_step(csr, q, b, mu, reg, exponent):
     """One np.linalg.solve per row, straight from the normal equations."""
     k1 = q.shape[1] + 1
     out = np.zeros((csr.n_rows, k1))
@@ -32,7 +40,7 @@ def naive_half_step(csr, q, b, mu, reg, weighted):
         if len(cols) == 0:
             continue
         x = np.column_stack([np.ones(len(cols)), q[cols]])
-        lam = reg * len(cols) if weighted else reg
+        lam = reg * len(cols) ** exponent
         out[r] = np.linalg.solve(x.T @ x + lam * np.eye(k1), x.T @ (vals - mu - b[cols]))
     return out[:, 0], out[:, 1:]
 
@@ -46,15 +54,26 @@ def small_ratings(seed=0, n_users=30, n_items=25, density=0.3):
     return pd.DataFrame({"userId": u + 1, "movieId": i + 100, "rating": stars})
 
 
-@pytest.mark.parametrize("weighted", [False, True])
+#: (weighted, reg_exponent) of a half-step and the exponent of the row penalty reg · n^e
+PENALTIES = [(False, None, 0.0), (True, None, 1.0), (False, 0.5, 0.5)]
+
+
+@pytest.mark.parametrize(("weighted", "reg_exponent", "exponent"), PENALTIES)
 @pytest.mark.parametrize("chunk_entries", [3, 2**17])
-def test_fast_half_step_equals_naive_per_row_solve(weighted, chunk_entries):
+def test_fast_half_step_equals_naive_per_row_solve(weighted, reg_exponent, exponent, chunk_entries):
     csr, q, b = random_side(COUNTS)
     assert set(csr.counts().tolist()) >= {0, 1, K + 1, 30}  # dual, primal and empty rows
     fast_b, fast_p = als_half_step(
-        csr, q, b, 3.4, reg=0.3, weighted=weighted, chunk_entries=chunk_entries
+        csr,
+        q,
+        b,
+        3.4,
+        reg=0.3,
+        weighted=weighted,
+        chunk_entries=chunk_entries,
+        reg_exponent=reg_exponent,
     )
-    slow_b, slow_p = naive_half_step(csr, q, b, 3.4, 0.3, weighted)
+    slow_b, slow_p = naive_half_step(csr, q, b, 3.4, 0.3, exponent)
     np.testing.assert_allclose(fast_b, slow_b, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(fast_p, slow_p, rtol=1e-10, atol=1e-12)
 
@@ -76,7 +95,7 @@ def test_one_rating_by_hand():
     np.testing.assert_allclose(factors, [[2 / 6]])
 
 
-def gradient(matrix, mu, bu, bi, p, q, reg, weighted, side):
+def gradient(matrix, mu, bu, bi, p, q, reg, exponent, side):
     """Gradient of the ALS objective wrt [b, factors] of one side, looping over ratings."""
     g_b = np.zeros(len(bu) if side == "user" else len(bi))
     g_f = np.zeros((len(g_b), p.shape[1]))
@@ -86,34 +105,36 @@ def gradient(matrix, mu, bu, bi, p, q, reg, weighted, side):
         g_b[row] -= 2 * e
         g_f[row] -= 2 * e * other
     csr = matrix.by_user if side == "user" else matrix.by_item
-    w = csr.counts() if weighted else np.ones(len(g_b))
+    w = csr.counts() ** exponent
     b, f = (bu, p) if side == "user" else (bi, q)
     return g_b + 2 * reg * w * b, g_f + 2 * reg * w[:, None] * f
 
 
-@pytest.mark.parametrize("weighted", [False, True])
-def test_each_half_step_is_the_exact_minimiser(weighted):
+@pytest.mark.parametrize(("weighted", "reg_exponent", "exponent"), PENALTIES)
+def test_each_half_step_is_the_exact_minimiser(weighted, reg_exponent, exponent):
     matrix = build_matrix(small_ratings())
     rng = np.random.default_rng(1)
     mu = matrix.values.mean()
     p, q = rng.normal(0, 0.5, (matrix.n_users, 4)), rng.normal(0, 0.5, (matrix.n_items, 4))
     bu, bi = rng.normal(0, 0.2, matrix.n_users), rng.normal(0, 0.2, matrix.n_items)
-    args = {"reg": 0.2, "weighted": weighted}
+    args = {"reg": 0.2, "weighted": weighted, "reg_exponent": reg_exponent}
     # before the step the gradient is far from zero; after it, zero up to rounding
-    g_b, g_f = gradient(matrix, mu, bu, bi, p, q, 0.2, weighted, "user")
+    g_b, g_f = gradient(matrix, mu, bu, bi, p, q, 0.2, exponent, "user")
     assert np.abs(g_b).max() > 0.1 and np.abs(g_f).max() > 0.1
     bu, p = als_half_step(matrix.by_user, q, bi, mu, **args)
-    for g in gradient(matrix, mu, bu, bi, p, q, 0.2, weighted, "user"):
+    for g in gradient(matrix, mu, bu, bi, p, q, 0.2, exponent, "user"):
         np.testing.assert_allclose(g, 0, atol=1e-9)
     bi, q = als_half_step(matrix.by_item, p, bu, mu, **args)
-    for g in gradient(matrix, mu, bu, bi, p, q, 0.2, weighted, "item"):
+    for g in gradient(matrix, mu, bu, bi, p, q, 0.2, exponent, "item"):
         np.testing.assert_allclose(g, 0, atol=1e-9)
 
 
-@pytest.mark.parametrize("weighted", [False, True])
-def test_objective_never_increases(weighted):
+@pytest.mark.parametrize(("weighted", "reg_exponent", "exponent"), PENALTIES)
+def test_objective_never_increases(weighted, reg_exponent, exponent):
     train = small_ratings(seed=2)
-    model = fit_als(train, k=5, reg=0.05, iterations=12, weighted=weighted, seed=3)
+    model = fit_als(
+        train, k=5, reg=0.05, iterations=12, weighted=weighted, reg_exponent=reg_exponent, seed=3
+    )
     obj = np.array(model.history["objective"])
     assert len(obj) == 12
     assert np.all(np.diff(obj) <= 1e-9 * obj[:-1])
@@ -128,6 +149,7 @@ def test_objective_never_increases(weighted):
         model.item_factors,
         reg=0.05,
         weighted=weighted,
+        reg_exponent=reg_exponent,
     )
     assert final == pytest.approx(obj[-1], rel=1e-12)
 
@@ -222,11 +244,165 @@ def test_bucket_summary_counts_every_rating_once():
     counts = np.array([0, 1, 2, 3, 3, 5, 9, 60, 0])
     table = bucket_summary(counts, k=4, chunk_entries=8)
     assert table["rows"].sum() == 7 and table["ratings"].sum() == counts.sum()
-    assert table["ratings per row"].tolist() == ["1–1", "2–2", "3–4", "5–5", "9–16", "33–64"]
-    assert table["system"].tolist()[:4] == ["dual ≤1×1", "dual ≤2×2", "dual ≤4×4", "dual ≤5×5"]
-    assert set(table["system"].tolist()[4:]) == {"primal 5×5"}
-    assert table.loc[2, "padded"] == 6  # two rows with 3 ratings, padded to 3
-    assert np.all(table["padded"] >= table["ratings"])
+    assert table["ratings per row"].tolist() == ["1–1", "2–2", "3–4", "5–5", "6–60"]
+    assert table["system"].tolist() == [
+        "dual ≤1×1",
+        "dual ≤2×2",
+        "dual ≤4×4",
+        "dual ≤5×5",
+        "primal 5×5",
+    ]
+    assert table["rows"].tolist() == [1, 1, 2, 1, 2]
+    # the two rows with 3 ratings fit one batch of 8 ratings; 9 + 60 > 8: one batch per long row
+    assert table["batches"].tolist() == [1, 1, 1, 1, 2]
+
+
+@pytest.mark.parametrize("chunk_entries", [1, 7, 64, 2**13])
+def test_plan_batches_covers_every_rated_row_once(chunk_entries):
+    counts = np.array([0, 1, 1, 2, 3, 4, 5, 7, 12, 0, 30, 4, 4, 1, 6])
+    k = 3
+    batches = plan_batches(counts, k, chunk_entries)
+    rows = np.concatenate([batch.rows for batch in batches])
+    np.testing.assert_array_equal(np.sort(rows), np.flatnonzero(counts > 0))
+    for batch in batches:
+        assert np.all(np.diff(batch.rows) > 0)  # ascending, no repeats
+        if batch.count:  # dual: one exact count, at most k + 1
+            assert 1 <= batch.count <= k + 1 and np.all(counts[batch.rows] == batch.count)
+        else:  # primal: longer rows only
+            assert np.all(counts[batch.rows] > k + 1)
+        assert counts[batch.rows].sum() <= chunk_entries or len(batch.rows) == 1
+    costs = [batch.cost for batch in batches]
+    assert costs == sorted(costs, reverse=True)  # the costliest first
+
+
+def test_half_step_does_not_depend_on_batches_or_threads():
+    csr, q, b = random_side(COUNTS * 3, n_cols=60)
+    resid = {}
+    results = []
+    for chunk_entries, workers in ((3, 1), (40, 2), (2**13, 2), (2**13, 1)):
+        resid[chunk_entries, workers] = np.full(csr.nnz, np.nan)
+        results.append(
+            als_half_step(
+                csr,
+                q,
+                b,
+                3.2,
+                reg=0.2,
+                weighted=True,
+                chunk_entries=chunk_entries,
+                workers=workers,
+                residuals=resid[chunk_entries, workers],
+            )
+        )
+    for bias, factors in results[1:]:
+        np.testing.assert_array_equal(bias, results[0][0])
+        np.testing.assert_array_equal(factors, results[0][1])
+    first = resid[3, 1]
+    assert np.all(np.isfinite(first))
+    for other in resid.values():
+        np.testing.assert_array_equal(other, first)
+
+
+#: fit_als(random_ratings(11, 40, 30, 0.15, raw_ids=True, low_rank=True), k=3, iterations=6,
+#: seed=5) as computed by the previous kernel (padded power-of-two buckets, LU solves, before the
+#: batches of exact counts): the rewrite must give the same model to 1e-8.
+REFERENCE = {
+    (False, 0.5): {
+        "objective": [
+            53.11489088416109,
+            33.34735373242145,
+            31.676370139161317,
+            31.044899606485608,
+            30.761084160190318,
+            30.62076447544603,
+        ],
+        "train_rmse": [
+            0.42419314895918664,
+            0.2020785875751485,
+            0.1765720112312602,
+            0.16700611088766681,
+            0.16295956647463364,
+            0.16140387058239064,
+        ],
+        "user_factors[:2]": [
+            [-0.08166989149733639, -0.07035128894763734, 0.022784723870715128],
+            [-0.1469252527548975, -0.09283237761978655, -0.1020376423662766],
+        ],
+        "item_bias[:4]": [
+            -0.262851927450999,
+            0.02021012559829427,
+            -0.39679681802955946,
+            -0.013605836280346081,
+        ],
+        "sums": [2.449498773922572, -0.18579244478470983, 0.11572197233955461, -0.5836342091411469],
+    },
+    (True, 0.1): {
+        "objective": [
+            56.690623422484194,
+            36.43986296442891,
+            34.261431913679175,
+            33.5397807917161,
+            33.196678587216795,
+            33.00679490186238,
+        ],
+        "train_rmse": [
+            0.43626981794693087,
+            0.22089468493915695,
+            0.18979669669884472,
+            0.17954834309820614,
+            0.1740199914985554,
+            0.17081876613192187,
+        ],
+        "user_factors[:2]": [
+            [-0.05005703805792928, -0.07408157875347827, -0.014218339974991423],
+            [-0.2954381689352601, -0.26639406371601226, -0.13822413347651938],
+        ],
+        "item_bias[:4]": [
+            -0.30907089970456125,
+            0.10610871907965841,
+            -0.47212030542618416,
+            0.03338733758486431,
+        ],
+        "sums": [-0.10192041870729085, -2.100286167585059, 0.2774514037424778, -0.461473822106243],
+    },
+}
+
+
+@pytest.mark.parametrize(("weighted", "reg"), list(REFERENCE))
+def test_fit_gives_the_model_of_the_previous_kernel(weighted, reg):
+    train = random_ratings(11, n_users=40, n_items=30, density=0.15, raw_ids=True, low_rank=True)
+    counts = build_matrix(train).by_item.counts()
+    assert counts.min() <= 4 < counts.max()  # k + 1 = 4: both the dual and the primal form
+    model = fit_als(train, k=3, reg=reg, iterations=6, weighted=weighted, seed=5)
+    want = REFERENCE[weighted, reg]
+    got = {
+        "objective": model.history["objective"],
+        "train_rmse": model.history["train_rmse"],
+        "user_factors[:2]": model.user_factors[:2],
+        "item_bias[:4]": model.item_bias[:4],
+        "sums": [
+            model.user_factors.sum(),
+            model.item_factors.sum(),
+            model.user_bias.sum(),
+            model.item_bias.sum(),
+        ],
+    }
+    for key, value in want.items():
+        np.testing.assert_allclose(got[key], value, rtol=1e-8, atol=1e-8, err_msg=key)
+
+
+def test_train_rmse_of_the_history_uses_clipped_predictions():
+    # most stars at the top of the scale: the fit predicts above 5 for some training ratings
+    rng = np.random.default_rng(3)
+    train = small_ratings(seed=9, density=0.5)
+    train["rating"] = np.where(rng.random(len(train)) < 0.7, 5.0, train["rating"])
+    model = fit_als(train, k=4, reg=0.01, iterations=4)
+    raw = model.predict(train["userId"], train["movieId"], clip=False)
+    assert raw.max() > 5.0
+    clipped = np.sqrt(np.mean((np.clip(raw, 0.5, 5.0) - train["rating"]) ** 2))
+    unclipped = np.sqrt(np.mean((raw - train["rating"]) ** 2))
+    assert model.history["train_rmse"][-1] == pytest.approx(clipped, rel=1e-12)
+    assert clipped < unclipped
 
 
 def test_a_bad_valid_is_refused_before_the_thread_limit_is_taken():
@@ -249,3 +425,50 @@ def test_workers_default_to_the_cores_this_process_may_use(monkeypatch):
     assert threads.resolve_workers(np.int64(3)) == 3
     with pytest.raises(ValueError, match="workers must be >= 1, got 0"):
         threads.resolve_workers(0)
+
+
+def test_reg_exponent_0_and_1_are_plain_als_and_als_wr():
+    train = small_ratings(seed=12)
+    for weighted, exponent, name in ((False, 0, "ALS"), (True, 1.0, "ALS-WR")):
+        a = fit_als(train, k=3, iterations=3, weighted=weighted)
+        b = fit_als(train, k=3, iterations=3, reg_exponent=exponent)
+        np.testing.assert_array_equal(a.user_factors, b.user_factors)
+        np.testing.assert_array_equal(a.item_bias, b.item_bias)
+        assert a.history == b.history and b.name == name
+    half = fit_als(train, k=3, iterations=3, reg_exponent=0.5)
+    assert half.name == "ALS, λ·n^0.5" and half.params["reg_exponent"] == 0.5
+    assert not np.allclose(half.user_factors, a.user_factors)
+
+
+def test_fold_in_of_the_square_root_penalty_is_its_user_half_step():
+    train = small_ratings(seed=13)
+    matrix = build_matrix(train)
+    model = fit_als(matrix, k=3, reg=0.4, iterations=4, reg_exponent=0.5)
+    bias, factors = als_half_step(
+        matrix.by_user,
+        model.item_factors,
+        model.item_bias,
+        model.global_mean,
+        reg=0.4,
+        reg_exponent=0.5,
+    )
+    rule = model.fold_in
+    assert "0.4·n_u^0.5" in rule.describe()
+    for user in (0, 5, 17):
+        cols, stars = matrix.by_user.row(user)
+        b, f = rule.solve(model, cols, stars)
+        assert b == pytest.approx(bias[user], abs=1e-12)
+        np.testing.assert_allclose(f, factors[user], atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"reg_exponent": -0.5}, ValueError, "reg_exponent must be >= 0, got -0.5"),
+        ({"reg_exponent": "half"}, TypeError, "reg_exponent must be a number"),
+        ({"reg_exponent": 0.5, "weighted": True}, ValueError, "weighted=True means reg_exponent=1"),
+    ],
+)
+def test_bad_reg_exponent(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        fit_als(small_ratings(), **kwargs)

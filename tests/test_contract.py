@@ -46,6 +46,7 @@ FITS = [
     ("soft-impute", "helpers.svd:fit_soft_impute", {"k": 3, "iterations": 3, "shrink": 1.0}),
     ("ALS", "helpers.als:fit_als", {"k": 3, "iterations": 3, "reg": 1.0, "seed": 1}),
     ("ALS-WR", "helpers.als:fit_als", {"k": 3, "iterations": 3, "weighted": True, "seed": 1}),
+    ("ALS, λ·√n", "helpers.als:fit_als", {"k": 3, "iterations": 3, "reg_exponent": 0.5, "seed": 1}),
     ("ALS, missing as 0", "helpers.als:fit_als_zeros", {"k": 3, "iterations": 3, "seed": 1}),
     ("implicit ALS", "helpers.implicit_als:fit_implicit_als", {"k": 3, "iterations": 3, "seed": 1}),
     ("BPR", "helpers.bpr:fit_bpr", {"k": 3, "epochs": 3, "batch_size": 16, "seed": 1}),

@@ -20,6 +20,10 @@ two ALS rows, chosen on the benchmark split's own training table (below):
   shifted by 0.5, chosen on a validation split of the training part;
 * implicit ALS, BPR, EASE (notebook 06): tuned by NDCG@10 on a validation split of the training
   part, four settings each;
+* the neural models (notebook 09): biased MF in JAX with biased SGD's settings; the embedding
+  net's weight decay and epochs and the NCF models' epochs as notebook 09 chose them on a
+  validation split of the training part (the genre/year hybrid needs the movies table and is
+  measured in the notebook only);
 * most popular: no parameters; it ranks but predicts no stars, so it appears in the ranking
   table only (every model appears there).
 
@@ -97,6 +101,25 @@ MODELS: dict[str, ModelSpec] = {
     "bpr": ModelSpec(
         "BPR", "helpers.bpr:fit_bpr", "Bayesian personalized ranking, mini-batch SGD (ranking only)"
     ),
+    "jax_mf": ModelSpec(
+        "biased MF (JAX)",
+        "helpers.neural:fit_jax_mf",
+        "biased MF as a JAX loss, jitted mini-batch SGD (notebook 09)",
+    ),
+    "embedding_nn": ModelSpec(
+        "embedding net",
+        "helpers.neural_rating:fit_embedding_nn",
+        "user and movie embeddings through an MLP, trained for stars (notebook 09)",
+    ),
+    "gmf": ModelSpec(
+        "GMF", "helpers.neural_ranking:fit_gmf", "generalized MF, logistic loss (ranking only)"
+    ),
+    "ncf_mlp": ModelSpec(
+        "NCF MLP", "helpers.neural_ranking:fit_mlp", "NCF's MLP, logistic loss (ranking only)"
+    ),
+    "neumf": ModelSpec(
+        "NeuMF", "helpers.neural_ranking:fit_neumf", "GMF + MLP fused (ranking only)"
+    ),
     "ease": ModelSpec(
         "EASE", "helpers.ease:fit_ease", "closed-form item-item model of Steck 2019 (ranking only)"
     ),
@@ -133,6 +156,36 @@ PARAMS: dict[str, dict[str, Any]] = {
     },
     "bpr": {"k": 64, "lr": 0.05, "reg": 0.02, "epochs": 20, "batch_size": 1024, "seed": 0},
     "ease": {"reg": 300.0, "min_ratings": 10},
+    "jax_mf": {"k": 50, "lr": 0.01, "reg": 0.05, "epochs": 20, "batch_size": 256, "seed": 0},
+    "embedding_nn": {
+        "k": 50,
+        "hidden": (100,),
+        "lr": 0.005,
+        "batch_size": 512,
+        "weight_decay": 0.01,
+        "epochs": 2,
+        "seed": 0,
+    },
+    "gmf": {"k": 32, "lr": 0.005, "batch_size": 1024, "n_negatives": 4, "epochs": 3, "seed": 0},
+    "ncf_mlp": {
+        "k": 32,
+        "hidden": (32, 16, 8),
+        "lr": 0.005,
+        "batch_size": 1024,
+        "n_negatives": 4,
+        "epochs": 6,
+        "seed": 0,
+    },
+    "neumf": {
+        "k_gmf": 8,
+        "k_mlp": 32,
+        "hidden": (32, 16, 8),
+        "lr": 0.005,
+        "batch_size": 1024,
+        "n_negatives": 4,
+        "epochs": 2,
+        "seed": 0,
+    },
 }
 
 #: Models measured by ``--scale`` and the parameter that counts their passes over the data.

@@ -75,7 +75,8 @@ def test_the_build_prints_no_warning(book):
 
 def _title(path: Path) -> str:
     cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
-    first = "".join(cells[0]["source"]).splitlines()[0]
+    lines = "".join(cells[0]["source"]).splitlines()
+    first = next(line for line in lines if line.startswith("# "))  # after the navigation line
     return first.removeprefix("# ").strip()
 
 

@@ -1013,15 +1013,18 @@ _add(
         ),
         choices=(
             "users with many test ratings have larger errors",
-            "an average of square roots is at most the square root of the average",
             "the per-user RMSE leaves out users with a single test rating",
-            "rounding to four decimals",
+            "weighting users equally raises the error, but taking each user's square root "
+            "before averaging lowers it by more",
+            "weighting users equally lowers the error, and taking each user's square root "
+            "before averaging lowers it further",
         ),
         hint=(
-            "Take two users with mean squared errors 0.25 and 1.0 and compute both averages "
-            "by hand: which function sits between the averaging and the errors?"
+            "Go from one formula to the other in two steps: first weight every user equally "
+            "(root of the mean of the users' mean squared errors), then move the root inside "
+            "the average. Which way does each step move the number?"
         ),
-        checker=hashed("758d7cd209f0bb6b43859a9c98ddf0c63d13eba0a1c49fc3f8c040ab12b60223"),
+        checker=hashed("171645010d4fc5ddeef2fcb919a404f3cae887e1cd21a3b02624b3426f3d644f"),
     )
 )
 _add(
@@ -1252,15 +1255,16 @@ _add(
         title="a heavier fold-in penalty",
         question=(
             "Fold a new user who rated Toy Story (1995) 5 stars, Alien (1979) 1 star and "
-            "Notting Hill (1999) 4 stars into the notebook's model "
+            "Notting Hill (1999) 4 stars into the notebook's rating model, `rating_model` "
             "(`fit_als(ratings, k=50, reg=0.1, iterations=10, weighted=True, seed=0)`), with "
             "ten times its penalty: `RidgeFoldIn(1.0, weighted=True)` as the model's "
             "`fold_in` rule. What is the length ‖p_u‖ of the new user's factors? Answer with "
             "the number."
         ),
         hint=(
-            "Do what my_list does in section 4: dataclasses.replace(model, fold_in=rule), then "
-            "fold_in(..., movies=movies) and np.linalg.norm of the result's factors."
+            "As in section 5, with the rating model: dataclasses.replace(rating_model, "
+            "fold_in=rule), then fold_in(..., movies=movies) and np.linalg.norm of the result's "
+            "factors."
         ),
         checker=number(_heavier_fold_in_norm, abs_tol=1e-3),
     )
@@ -1271,13 +1275,14 @@ _add(
         kind="measure",
         title="the busiest user's list",
         question=(
-            "User 414 rated 2,698 movies, more than anyone. With the notebook's model (fitted "
-            "on all ratings), which 5 movies does `top_n` recommend to this user among movies "
+            "User 414 rated 2,698 movies, more than anyone. With the notebook's rating model "
+            "(`rating_model`, ALS-WR fitted on all ratings), which 5 movies does `top_n` "
+            "recommend to this user among movies "
             "with at least 50 ratings (excluding what the user rated)? Answer with the list of "
             "their titles."
         ),
         hint=(
-            "top_n(model, 414, 5, exclude=ratings, movies=movies, counts=ratings, "
+            "top_n(rating_model, 414, 5, exclude=ratings, movies=movies, counts=ratings, "
             "min_ratings=50), then its title column as a list."
         ),
         checker=titles(_top5_user_414),

@@ -229,8 +229,7 @@ def fit_bpr(
     init_std = check_positive("init_std", init_std)
     progress = check_bool("progress", progress)
     matrix = as_matrix(train)
-    frame = train if isinstance(train, pd.DataFrame) else matrix.to_frame()
-    monitor = Monitor(valid, objective=True, ranking=True, train=frame)
+    monitor = Monitor(valid, objective=True, ranking=True, train=train)
     rng = np.random.default_rng(seed)
     model = MFModel.from_matrix(
         matrix,

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from helpers.checks import check_optional_ratings
+from helpers.matrix import RatingMatrix
 from helpers.schema import ITEM, RATING, USER
 
 X = "iteration"
@@ -36,7 +37,8 @@ class Monitor:
 
     ``valid``: ``None`` or a ratings table (userId, movieId, rating); with one, every record adds
     ``valid_rmse`` (rating models) or, with ``ranking=True``, ``valid_ndcg`` at 10 under the rules
-    of :mod:`helpers.metrics`, for which ``train`` (the fit's training table) is needed.
+    of :mod:`helpers.metrics`, for which ``train`` (the fit's training table or RatingMatrix,
+    turned into a table once, and only when there is a ``valid``) is needed.
     """
 
     def __init__(
@@ -46,12 +48,13 @@ class Monitor:
         objective: bool = False,
         train_rmse: bool = True,
         ranking: bool = False,
-        train: pd.DataFrame | None = None,
+        train: pd.DataFrame | RatingMatrix | None = None,
         extra: tuple[str, ...] = (),
     ) -> None:
         self.valid = check_optional_ratings("valid", valid)
         self.ranking = ranking
-        self.train = train
+        needs_train = ranking and self.valid is not None
+        self.train = train.to_frame() if needs_train and isinstance(train, RatingMatrix) else train
         keys = [X]
         if objective:
             keys.append("objective")

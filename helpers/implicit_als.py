@@ -414,8 +414,7 @@ def fit_implicit_als(
             f"confidence={confidence!r} needs positive ratings (c = 1 + alpha·f(r) must exceed "
             f"1), got a minimum of {matrix.values.min():g}"
         )
-    frame = train if isinstance(train, pd.DataFrame) else matrix.to_frame()
-    monitor = Monitor(valid, objective=True, ranking=True, train=frame)
+    monitor = Monitor(valid, objective=True, ranking=True, train=train)
 
     conf = {"alpha": alpha, "confidence": confidence, "eps": eps}
     by_user_w = confidence_weights(matrix.by_user.values, **conf)

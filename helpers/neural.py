@@ -146,15 +146,15 @@ def mf_model(matrix: RatingMatrix, weights: dict, mu: float, **fields) -> MFMode
     )
 
 
-def check_train(train) -> tuple[RatingMatrix, pd.DataFrame]:
-    """The training data of a fit as a matrix and as a table: a non-empty ratings DataFrame
-    (see :func:`helpers.checks.check_ratings`) or a RatingMatrix with at least one rating."""
+def check_train(train) -> RatingMatrix:
+    """The training data of a fit as a matrix: from a non-empty ratings DataFrame (see
+    :func:`helpers.checks.check_ratings`) or a RatingMatrix with at least one rating."""
     if isinstance(train, RatingMatrix):
         if train.nnz == 0:
             raise ValueError("train is empty: it needs at least one rating")
-        return train, train.to_frame()
+        return train
     check_ratings("train", train)
-    return as_matrix(train), train
+    return as_matrix(train)
 
 
 def fit_jax_mf(
@@ -186,7 +186,7 @@ def fit_jax_mf(
     batch_size = check_int("batch_size", batch_size, minimum=1)
     init_std = check_positive("init_std", init_std)
     seed = check_seed("seed", seed)
-    matrix, _ = check_train(train)
+    matrix = check_train(train)
     monitor = Monitor(valid, objective=True)
     users = jnp.asarray(matrix.users, dtype=jnp.int32)
     items = jnp.asarray(matrix.items, dtype=jnp.int32)

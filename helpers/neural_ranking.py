@@ -60,8 +60,8 @@ def _fit_ranking(
     batch_size = check_int("batch_size", batch_size, minimum=1)
     n_negatives = check_int("n_negatives", n_negatives, minimum=1)
     seed = check_seed("seed", seed)
-    matrix, train_frame = check_train(train)
-    monitor = Monitor(valid, objective=True, ranking=True, train=train_frame)
+    matrix = check_train(train)
+    monitor = Monitor(valid, objective=True, ranking=True, train=train)
     params = dict(gmf_dim=gmf_dim, mlp_dim=mlp_dim, hidden=hidden, epochs=epochs, lr=lr)
     params.update(
         weight_decay=weight_decay, batch_size=batch_size, n_negatives=n_negatives, seed=seed

@@ -105,7 +105,7 @@ def _fit_rating_net(
     weight_decay = check_real("weight_decay", weight_decay, minimum=0.0)
     batch_size = check_int("batch_size", batch_size, minimum=1)
     seed = check_seed("seed", seed)
-    matrix, _ = check_train(train)
+    matrix = check_train(train)
     monitor = Monitor(valid, objective=True)
     params = dict(k=k, hidden=hidden, y_range=y_range, epochs=epochs, lr=lr)
     params.update(weight_decay=weight_decay, batch_size=batch_size, seed=seed)

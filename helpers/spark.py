@@ -553,6 +553,47 @@ def _fits(session, estimator, data, iterations: int, trace: bool) -> Iterator[AL
         yield estimator.setMaxIter(t).fit(data)
 
 
+@contextmanager
+def _factor_fits(
+    spark: SparkSession | None,
+    frame: pd.DataFrame,
+    matrix: RatingMatrix,
+    *,
+    iterations: int,
+    trace: bool,
+    num_blocks: int | None,
+    **estimator,
+) -> Iterator[tuple[int, Iterator[tuple[np.ndarray, np.ndarray]]]]:
+    """Spark's ALS on ``frame`` (userId, movieId, rating) in ``spark`` or a new local session:
+    yields the number of blocks used (``num_blocks`` or the session's parallelism) and the fits
+    of :func:`_fits`, each as (user factors, item factors) in ``matrix``'s ascending ids.
+    ``estimator``: the other arguments of :func:`als_estimator`. The cached data, and a session
+    started here, are released on leaving the block, also when it raises."""
+    with _using(spark) as session:
+        blocks = num_blocks or session.sparkContext.defaultParallelism
+        als = als_estimator(iterations=iterations, num_blocks=blocks, **estimator)
+        data = to_spark(session, frame).cache()
+        try:
+            yield (
+                blocks,
+                (
+                    (
+                        factors_of(fitted.userFactors, matrix.user_ids),
+                        factors_of(fitted.itemFactors, matrix.item_ids),
+                    )
+                    for fitted in _fits(session, als, data, iterations, trace)
+                ),
+            )
+        finally:
+            data.unpersist()
+
+
+def _weighted_penalty(matrix: RatingMatrix, p: np.ndarray, q: np.ndarray) -> float:
+    """``Σ_u n_u ||p_u||² + Σ_i n_i ||q_i||²``: Spark's penalty before the factor ``reg``."""
+    n_u, n_i = matrix.by_user.counts(), matrix.by_item.counts()
+    return float(n_u @ np.sum(p**2, axis=1) + n_i @ np.sum(q**2, axis=1))
+
+
 def _one_row_history(monitor: Monitor, iterations: int, trace: bool) -> dict:
     """Without ``trace`` the monitor recorded once, after the last iteration: label it so."""
     if not trace:
@@ -605,11 +646,19 @@ def fit_spark_als(
     frame = pd.DataFrame(
         {USER: matrix.user_ids[matrix.users], ITEM: matrix.item_ids[matrix.items], RATING: residual}
     )
-    n_u = matrix.by_user.counts()
-    n_i = matrix.by_item.counts()
     model = None
-    with _using(spark) as session:
-        blocks = num_blocks or session.sparkContext.defaultParallelism
+    with _factor_fits(
+        spark,
+        frame,
+        matrix,
+        iterations=iterations,
+        trace=trace,
+        num_blocks=num_blocks,
+        k=k,
+        reg=reg,
+        seed=seed,
+        checkpoint_interval=checkpoint_interval,
+    ) as (blocks, fits):
         params = {
             "k": k,
             "reg": reg,
@@ -620,42 +669,27 @@ def fit_spark_als(
             "num_blocks": blocks,
             "checkpoint_interval": checkpoint_interval,
         }
-        estimator = als_estimator(
-            k=k,
-            reg=reg,
-            iterations=iterations,
-            seed=seed,
-            num_blocks=blocks,
-            checkpoint_interval=checkpoint_interval,
-        )
-        data = to_spark(session, frame).cache()
-        try:
-            for fitted in _fits(session, estimator, data, iterations, trace):
-                p = factors_of(fitted.userFactors, matrix.user_ids)
-                q = factors_of(fitted.itemFactors, matrix.item_ids)
-                model = MFModel.from_matrix(
-                    matrix,
-                    global_mean=mu,
-                    user_bias=user_bias.copy(),
-                    item_bias=item_bias.copy(),
-                    user_factors=p,
-                    item_factors=q,
-                    name="Spark ALS",
-                    params=params,
-                    history=monitor.history,
-                    fold_in=BiasThenFactorsFoldIn(damping=damping, reg=reg),
-                )
-                fit_part = predict_triples(matrix.users, matrix.items, p, q)
-                loss = float(np.sum((residual - fit_part) ** 2))
-                penalty = n_u @ np.sum(p**2, axis=1) + n_i @ np.sum(q**2, axis=1)
-                monitor.record(
-                    model,
-                    objective=loss + reg * float(penalty),
-                    train_true=matrix.values,
-                    train_pred=model.clip(matrix.values - residual + fit_part),
-                )
-        finally:
-            data.unpersist()
+        for p, q in fits:
+            model = MFModel.from_matrix(
+                matrix,
+                global_mean=mu,
+                user_bias=user_bias.copy(),
+                item_bias=item_bias.copy(),
+                user_factors=p,
+                item_factors=q,
+                name="Spark ALS",
+                params=params,
+                history=monitor.history,
+                fold_in=BiasThenFactorsFoldIn(damping=damping, reg=reg),
+            )
+            fit_part = predict_triples(matrix.users, matrix.items, p, q)
+            loss = float(np.sum((residual - fit_part) ** 2))
+            monitor.record(
+                model,
+                objective=loss + reg * _weighted_penalty(matrix, p, q),
+                train_true=matrix.values,
+                train_pred=model.clip(matrix.values - residual + fit_part),
+            )
     model.history = _one_row_history(monitor, iterations, trace)
     return model
 
@@ -695,8 +729,7 @@ def fit_spark_implicit_als(
     alpha = check_positive("alpha", alpha)
     confidence = check_choice("confidence", confidence, CONFIDENCES)
     matrix = as_matrix(train)
-    frame = train if isinstance(train, pd.DataFrame) else matrix.to_frame()
-    monitor = Monitor(valid, objective=True, ranking=True, train=frame)
+    monitor = Monitor(valid, objective=True, ranking=True, train=train)
     check_spark_ids("train", matrix)
     if confidence == "rating" and np.any(matrix.values <= 0):
         raise ValueError(
@@ -708,11 +741,21 @@ def fit_spark_implicit_als(
     ratings = pd.DataFrame(
         {USER: matrix.user_ids[matrix.users], ITEM: matrix.item_ids[matrix.items], RATING: strength}
     )
-    n_u = matrix.by_user.counts()
-    n_i = matrix.by_item.counts()
     model = None
-    with _using(spark) as session:
-        blocks = num_blocks or session.sparkContext.defaultParallelism
+    with _factor_fits(
+        spark,
+        ratings,
+        matrix,
+        iterations=iterations,
+        trace=trace,
+        num_blocks=num_blocks,
+        k=k,
+        reg=reg,
+        seed=seed,
+        checkpoint_interval=checkpoint_interval,
+        implicit=True,
+        alpha=alpha,
+    ) as (blocks, fits):
         params = {
             "k": k,
             "reg": reg,
@@ -723,39 +766,23 @@ def fit_spark_implicit_als(
             "num_blocks": blocks,
             "checkpoint_interval": checkpoint_interval,
         }
-        estimator = als_estimator(
-            k=k,
-            reg=reg,
-            iterations=iterations,
-            seed=seed,
-            num_blocks=blocks,
-            checkpoint_interval=checkpoint_interval,
-            implicit=True,
-            alpha=alpha,
-        )
-        data = to_spark(session, ratings).cache()
-        try:
-            for fitted in _fits(session, estimator, data, iterations, trace):
-                x = factors_of(fitted.userFactors, matrix.user_ids)
-                y = factors_of(fitted.itemFactors, matrix.item_ids)
-                model = MFModel.from_matrix(
-                    matrix,
-                    global_mean=0.0,
-                    user_factors=x,
-                    item_factors=y,
-                    name="Spark implicit ALS",
-                    params=params,
-                    history=monitor.history,
-                    predicts_stars=False,
-                    fold_in=WeightedImplicitFoldIn(reg=reg, alpha=alpha, confidence=confidence),
-                )
-                s = predict_triples(matrix.users, matrix.items, x, y)
-                everything = float(np.sum((x.T @ x) * (y.T @ y)))  # Σ over all cells of s²
-                rated = float(np.sum((1.0 + weights) * (1.0 - s) ** 2 - s**2))
-                penalty = n_u @ np.sum(x**2, axis=1) + n_i @ np.sum(y**2, axis=1)
-                monitor.record(model, objective=everything + rated + reg * float(penalty))
-        finally:
-            data.unpersist()
+        for x, y in fits:
+            model = MFModel.from_matrix(
+                matrix,
+                global_mean=0.0,
+                user_factors=x,
+                item_factors=y,
+                name="Spark implicit ALS",
+                params=params,
+                history=monitor.history,
+                predicts_stars=False,
+                fold_in=WeightedImplicitFoldIn(reg=reg, alpha=alpha, confidence=confidence),
+            )
+            s = predict_triples(matrix.users, matrix.items, x, y)
+            everything = float(np.sum((x.T @ x) * (y.T @ y)))  # Σ over all cells of s²
+            rated = float(np.sum((1.0 + weights) * (1.0 - s) ** 2 - s**2))
+            penalty = _weighted_penalty(matrix, x, y)
+            monitor.record(model, objective=everything + rated + reg * penalty)
     model.history = _one_row_history(monitor, iterations, trace)
     return model
 

@@ -142,3 +142,12 @@ def test_valid_gives_an_ndcg_curve():
 def test_bad_arguments_are_refused_by_name(kwargs, error, match):
     with pytest.raises(error, match=match):
         fit_bpr(small_train(), **{"epochs": 1, **kwargs})
+
+
+def test_a_rating_matrix_gives_the_same_validation_curve_as_its_table():
+    # the ranking monitor turns a RatingMatrix into its table once, only when there is a valid
+    fit_part, valid, _ = random_split(random_ratings(4, 30, 40, 0.3), 0.2, seed=0)
+    kwargs = dict(k=3, epochs=3, batch_size=16, seed=2, valid=valid)
+    from_table = fit_bpr(fit_part, **kwargs).history
+    from_matrix = fit_bpr(build_matrix(fit_part), **kwargs).history
+    assert from_matrix == from_table and len(from_table["valid_ndcg"]) == 3

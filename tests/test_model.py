@@ -97,9 +97,7 @@ def test_repr_is_short_and_stable():
 
 def test_predict_in_chunks_equals_one_gather(monkeypatch):
     rng = np.random.default_rng(3)
-    model = small_model(
-        user_factors=rng.normal(size=(2, 2)), item_factors=rng.normal(size=(3, 2))
-    )
+    model = small_model(user_factors=rng.normal(size=(2, 2)), item_factors=rng.normal(size=(3, 2)))
     users = rng.choice([10, 20, 99], size=(7, 5))  # 99: unseen user
     items = rng.choice([1, 2, 3, 42], size=(7, 5))  # 42: unseen movie
     u, i = model.user_index(users), model.item_index(items)

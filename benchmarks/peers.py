@@ -329,9 +329,17 @@ class Peer:
 
 
 def _yardsticks() -> dict[str, Yardstick]:
-    """The series' benchmark rows (:mod:`benchmarks.models`) that peers are compared with."""
+    """The series' benchmark rows (:mod:`benchmarks.models`) that peers are compared with, plus
+    the speed target's model: ALS-WR with 20 iterations (as Surprise SVD's 20 epochs), in
+    float64 and with ``dtype="float32"``."""
     names = ("sgd", "als", "biases", "nmf", "implicit_als", "bpr")
-    return {name: _series(name) for name in names if name in models.MODELS}
+    sticks = {name: _series(name) for name in names if name in models.MODELS}
+    als = sticks.get("als")
+    if als is not None:
+        twenty = als.params | {"iterations": 20}
+        sticks["als_20"] = Yardstick(als.label, als.target, twenty)
+        sticks["als_20_f32"] = Yardstick(als.label, als.target, twenty | {"dtype": "float32"})
+    return sticks
 
 
 _IALS, _BPR = models.PARAMS.get("implicit_als", {}), models.PARAMS.get("bpr", {})
@@ -345,7 +353,7 @@ PEERS: dict[str, Peer] = {
         "Surprise SVD (defaults)",
         lambda train, **p: fit_surprise(train, "SVD", "Surprise SVD", **p),
         {"n_factors": 100, "n_epochs": 20, "random_state": 0},
-        ("sgd", "als"),
+        ("sgd", "als", "als_20", "als_20_f32"),
     ),
     "surprise_svd_tuned": Peer(
         "Surprise SVD (tuned)",

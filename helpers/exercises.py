@@ -911,6 +911,68 @@ _add(
 )
 
 
+#: The exponents of exercise 04.5 and the λ notebook 04 chose for each on validation.
+_POWER_REGS = {0.0: 10.0, 0.5: 1.4, 1.0: 0.14}
+
+
+@cache
+def _gain_of_square_root() -> str:
+    """04.5's letter: for e = 0 and e = 1 in turn, whether the lightest (10-19 training ratings)
+    or the heaviest users (500+) gain more test RMSE from e = 1/2 (benchmark split)."""
+    from helpers.als import fit_als
+    from helpers.evaluation import error_by_activity
+
+    train, test = _benchmark_split()
+    by_bin = {}
+    for e, reg in _POWER_REGS.items():
+        model = fit_als(train, k=50, reg=reg, iterations=15, reg_exponent=e, seed=0)
+        by_bin[e] = error_by_activity(model, train, test).set_index("bin")["rmse"]
+    lightest = [by_bin[e]["10-19"] - by_bin[0.5]["10-19"] for e in (0.0, 1.0)]
+    heaviest = [by_bin[e]["500+"] - by_bin[0.5]["500+"] for e in (0.0, 1.0)]
+    over_plain, over_wr = (bool(lo > hi) for lo, hi in zip(lightest, heaviest, strict=True))
+    return {(True, True): "a", (True, False): "b", (False, True): "c", (False, False): "d"}[
+        over_plain, over_wr
+    ]
+
+
+def _check_gain_of_square_root(answer, exercise_id: str) -> str | None:
+    if _canonical(answer) is None or not _canonical(answer).isalpha():
+        return "answer with one letter."
+    return None if _canonical(answer) == _gain_of_square_root() else ""
+
+
+_add(
+    Exercise(
+        id="04.5",
+        kind="measure",
+        title="who gains from the square root",
+        question=(
+            "On the series' benchmark split, `train, test, _ = random_split(ratings, 0.2, "
+            "seed=0)`, fit `fit_als(train, k=50, reg=reg, iterations=15, reg_exponent=e, "
+            "seed=0)` for the three penalties of section 5 with the λ this notebook chose on "
+            "validation: e = 0 with reg = 10, e = 0.5 with reg = 1.4, e = 1 with reg = 0.14. "
+            "Score each with `helpers.evaluation.error_by_activity(model, train, test)` (test "
+            "RMSE by the user's number of training ratings). The gain of e = 0.5 over another "
+            "exponent is that exponent's RMSE minus e = 0.5's, bin by bin. Compare the lightest "
+            "users (bin 10-19) with the heaviest (bin 500+): which of the two gain more from "
+            "e = 0.5, over e = 0 and over e = 1? Answer with the letter."
+        ),
+        choices=(
+            "the lightest, over e = 0 and over e = 1",
+            "the lightest over e = 0, the heaviest over e = 1",
+            "the heaviest over e = 0, the lightest over e = 1",
+            "the heaviest, over e = 0 and over e = 1",
+        ),
+        hint=(
+            "Fit the three models, put the rmse columns of error_by_activity side by side "
+            "(index them by bin) and subtract; then recall which rows each end of the family "
+            "holds harder than the square root."
+        ),
+        checker=_check_gain_of_square_root,
+    )
+)
+
+
 # =================================================================================== 05 evaluation
 
 

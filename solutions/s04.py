@@ -35,3 +35,22 @@ def ex_04_3() -> float:
 
 def ex_04_4() -> str:
     return "b"  # movie: 10 against 0.1 * 3 = 0.3; busiest user: 10 against 0.1 * 2,150 = 215
+
+
+def ex_04_5() -> str:
+    from helpers.evaluation import error_by_activity
+
+    train, test, _ = random_split(load_ratings(), 0.2, seed=0)
+    rmse_by_bin = {}
+    for e, reg in {0.0: 10.0, 0.5: 1.4, 1.0: 0.14}.items():
+        model = fit_als(train, k=50, reg=reg, iterations=15, reg_exponent=e, seed=0)
+        rmse_by_bin[e] = error_by_activity(model, train, test).set_index("bin")["rmse"]
+    gain_over_plain = rmse_by_bin[0.0] - rmse_by_bin[0.5]
+    gain_over_wr = rmse_by_bin[1.0] - rmse_by_bin[0.5]
+    # over e = 0 the lightest gain most (e = 0 holds rows with few ratings harder than e = 1/2);
+    # over e = 1 the heaviest (e = 1 holds rows with many ratings harder)
+    lightest_over_plain = gain_over_plain["10-19"] > gain_over_plain["500+"]
+    lightest_over_wr = gain_over_wr["10-19"] > gain_over_wr["500+"]
+    return {(True, True): "a", (True, False): "b", (False, True): "c", (False, False): "d"}[
+        lightest_over_plain, lightest_over_wr
+    ]

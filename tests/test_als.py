@@ -472,3 +472,33 @@ def test_fold_in_of_the_square_root_penalty_is_its_user_half_step():
 def test_bad_reg_exponent(kwargs, error, match):
     with pytest.raises(error, match=match):
         fit_als(small_ratings(), **kwargs)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_float32_fit_is_the_float64_fit_to_single_precision(weighted):
+    train = small_ratings(seed=4, n_users=60, n_items=50)
+    kwargs = {"k": 4, "reg": 0.5, "iterations": 8, "weighted": weighted, "seed": 2}
+    exact = fit_als(train, **kwargs)
+    single = fit_als(train, dtype="float32", **kwargs)
+    assert single.params["dtype"] == "float32" and "dtype" not in exact.params
+    assert single.item_factors.dtype == np.float64  # the model's arrays stay float64
+    assert not np.array_equal(single.item_factors, exact.item_factors)  # it did compute in float32
+    np.testing.assert_allclose(single.item_factors, exact.item_factors, rtol=0, atol=1e-4)
+    np.testing.assert_allclose(single.user_bias, exact.user_bias, rtol=0, atol=1e-4)
+    np.testing.assert_allclose(
+        single.history["objective"], exact.history["objective"], rtol=1e-5, atol=0
+    )
+    users, items = train["userId"], train["movieId"]
+    np.testing.assert_allclose(single.predict(users, items), exact.predict(users, items), atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "error", "match"),
+    [
+        ("float16", ValueError, r"dtype must be one of \['float32', 'float64'\], got 'float16'"),
+        (np.float32, TypeError, "dtype must be a string"),
+    ],
+)
+def test_bad_dtype(dtype, error, match):
+    with pytest.raises(error, match=match):
+        fit_als(small_ratings(), dtype=dtype)

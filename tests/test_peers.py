@@ -7,6 +7,7 @@ The tests that fit Surprise or implicit skip where the optional ``bench`` extra 
 from __future__ import annotations
 
 import builtins
+import inspect
 
 import numpy as np
 import pandas as pd
@@ -255,3 +256,16 @@ def test_benchmark_peer_rows_with_the_extra(split, no_gc):
     ratio = row["ratios"][0]
     assert ratio["ratio"] > 0 and ratio["peer_fit_s"] == row["fit_s"]
     assert "| Surprise SVD (defaults) |" in peers.ratio_table([row])
+
+
+def test_surprise_svd_is_timed_against_als_with_as_many_passes():
+    sticks = peers._yardsticks()
+    assert (
+        sticks["als_20"].params["iterations"]
+        == 20
+        == peers.PEERS["surprise_svd"].params["n_epochs"]
+    )
+    assert sticks["als_20_f32"].params == sticks["als_20"].params | {"dtype": "float32"}
+    assert {"als_20", "als_20_f32"} <= set(peers.PEERS["surprise_svd"].yardsticks)
+    # the yardstick really fits: dtype is a parameter of fit_als
+    assert "dtype" in inspect.signature(sticks["als_20_f32"].function()).parameters

@@ -50,9 +50,8 @@ Memory is O(nnz + (users + items)·k + workers · chunk_entries · k), never use
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,7 +70,7 @@ from helpers.foldin import RidgeFoldIn
 from helpers.history import Monitor
 from helpers.matrix import CSR, RatingMatrix, as_matrix
 from helpers.model import MFModel, predict_triples
-from helpers.threads import resolve_workers, single_threaded_blas
+from helpers.threads import resolve_workers, run_all, single_threaded_blas, thread_pool
 
 #: Ratings per batch: bounds each batch's stacked arrays to about 3.4 MB at k = 50.
 CHUNK_ENTRIES = 2**13
@@ -265,36 +264,6 @@ def _solve_primal(
     return solution, entries, stars, xy[:, k1] - fitted
 
 
-@contextmanager
-def _thread_pool(workers: int) -> Iterator[ThreadPoolExecutor | None]:
-    """Helpers for ``workers - 1`` threads (the calling thread is the last worker)."""
-    if workers == 1:
-        yield None
-        return
-    with ThreadPoolExecutor(max_workers=workers - 1) as pool:
-        yield pool
-
-
-def _run_all(n_tasks: int, task: Callable[[int], None], pool, workers: int) -> None:
-    """``task(j)`` for j = 0 .. n_tasks - 1, by ``workers`` threads taking the next j in turn."""
-    if pool is None or n_tasks < 2:
-        for j in range(n_tasks):
-            task(j)
-        return
-    queue = itertools.count()  # next() on it is atomic: every j is taken exactly once
-
-    def drain() -> None:
-        while (j := next(queue)) < n_tasks:
-            task(j)
-
-    helpers = [pool.submit(drain) for _ in range(min(workers, n_tasks) - 1)]
-    try:
-        drain()
-    finally:
-        for helper in helpers:
-            helper.result()
-
-
 def _solve_side(
     csr: CSR,
     batches: Sequence[Batch],
@@ -336,7 +305,7 @@ def _solve_side(
             resid = resid.astype(np.float64, copy=False)  # sums in float64 whatever the dtype
             sums[j] = np.vdot(resid, resid), np.vdot(err, err)
 
-    _run_all(len(batches), solve, pool, workers)
+    run_all(len(batches), solve, pool, workers)
     total = sums.sum(axis=0)  # in batch order: the same whatever thread solved what
     return bias, factors, (float(total[0]), float(total[1]))
 
@@ -376,7 +345,7 @@ def als_half_step(
         )
     batches = plan_batches(csr.counts(), k, chunk_entries)
     workers = resolve_workers(workers)
-    with single_threaded_blas(), _thread_pool(workers) as pool:
+    with single_threaded_blas(), thread_pool(workers) as pool:
         bias, factors, _ = _solve_side(
             csr,
             batches,
@@ -503,7 +472,7 @@ def fit_als(
     step = {"reg": reg, "exponent": exponent, "workers": workers, "dtype": np.dtype(dtype)}
     # One BLAS thread for the whole fit: the half-steps run their own threads over batches, and
     # idle BLAS threads spinning between calls would compete with them for the cores.
-    with single_threaded_blas(), _thread_pool(workers) as pool:
+    with single_threaded_blas(), thread_pool(workers) as pool:
         for _ in tqdm(range(iterations), desc=name, disable=not progress):
             model.user_bias, model.user_factors, _ = _solve_side(
                 matrix.by_user,

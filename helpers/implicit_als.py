@@ -50,7 +50,6 @@ O(nnz·k + (users + items)·k²).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,7 +67,7 @@ from helpers.checks import (
 from helpers.history import Monitor
 from helpers.matrix import CSR, RatingMatrix, as_matrix
 from helpers.model import MFModel, predict_triples
-from helpers.threads import resolve_workers, single_threaded_blas
+from helpers.threads import resolve_workers, run_all, single_threaded_blas, thread_pool
 
 #: The confidence functions f of c = 1 + alpha * f(r).
 CONFIDENCES = ("binary", "rating", "log")
@@ -182,6 +181,49 @@ def _chunks(counts: np.ndarray, split: int, max_entries: int) -> Iterator[tuple[
             yield order[start:stop], int(sorted_counts[stop - 1])
 
 
+@dataclass(frozen=True, eq=False)
+class Chunk:
+    """Rows of one side solved together, padded to the chunk's largest count ``c``: ``rows``
+    (B,) row numbers; ``cols`` (B, c) the rated columns (``m``, the zero sentinel row of the
+    padded factor table, on padding); ``weights`` (B, c) ``c - 1`` and ``prefs`` (B, c) ``p``,
+    zero on padding; ``mask`` (B, c) the real entries."""
+
+    rows: np.ndarray
+    cols: np.ndarray
+    weights: np.ndarray
+    prefs: np.ndarray
+    mask: np.ndarray
+
+    @property
+    def cost(self) -> int:
+        return self.cols.size
+
+
+def plan_chunks(
+    csr: CSR,
+    weights: np.ndarray,
+    prefs: np.ndarray,
+    k: int,
+    chunk_entries: int = CHUNK_ENTRIES,
+) -> list[Chunk]:
+    """The chunks of :func:`implicit_half_step` for ratings grouped by ``csr`` (``weights`` and
+    ``prefs`` (nnz,) in its order), costliest first. Everything here is the same in every
+    iteration of a fit, so :func:`fit_implicit_als` plans once; memory O(nnz), at most twice the
+    ratings with padding."""
+    counts = csr.counts()
+    m = csr.n_cols
+    chunks = []
+    for rows, c in _chunks(counts, k, chunk_entries):
+        offset = np.arange(c)
+        mask = offset < counts[rows][:, None]  # (B, c) real entries
+        pos = np.where(mask, csr.indptr[rows][:, None] + offset, 0)
+        cols = np.where(mask, csr.indices[pos], m)
+        w = np.where(mask, weights[pos], 0.0)
+        p = np.where(mask, prefs[pos], 0.0)
+        chunks.append(Chunk(rows, cols, w, p, mask))
+    return sorted(chunks, key=lambda chunk: -chunk.cost)
+
+
 def implicit_half_step(
     csr: CSR,
     other_factors: np.ndarray,
@@ -207,55 +249,75 @@ def implicit_half_step(
     A kernel: arguments are not validated (:func:`fit_implicit_als` checks them).
     """
     y = np.asarray(other_factors, dtype=np.float64)
-    m, k = y.shape
-    new = np.zeros((csr.n_rows, k))
+    k = y.shape[1]
+    chunks = plan_chunks(csr, weights, prefs, k, chunk_entries)
+    workers = resolve_workers(workers)
+    with single_threaded_blas(), thread_pool(workers) as pool:
+        return _solve_chunks(
+            chunks,
+            csr.n_rows,
+            y,
+            current,
+            reg=reg,
+            solver=solver,
+            cg_steps=cg_steps,
+            pool=pool,
+            workers=workers,
+            rated_loss=rated_loss,
+        )
+
+
+def _solve_chunks(
+    chunks: list[Chunk],
+    n_rows: int,
+    y: np.ndarray,
+    current: np.ndarray,
+    *,
+    reg: float,
+    solver: str,
+    cg_steps: int,
+    pool,
+    workers: int,
+    rated_loss: np.ndarray | None,
+) -> np.ndarray:
+    """The half-step over planned ``chunks``: the new (n_rows, k) factors."""
+    k = y.shape[1]
+    new = np.zeros((n_rows, k))
     if rated_loss is not None:
         rated_loss[:] = 0.0  # rows without ratings stay at 0
-    if csr.nnz == 0:
+    if not chunks:
         return new
-    counts = csr.counts()
-    with single_threaded_blas():
-        shared = y.T @ y + reg * np.eye(k)  # M = YᵀY + λI, the same for every row
-        # Row m of each padded table is a zero sentinel that padding points to.
-        y_pad = np.vstack([y, np.zeros((1, k))])
-        z_pad = None
-        if solver == "exact":
-            z_pad = np.vstack([np.linalg.solve(shared, y.T).T, np.zeros((1, k))])  # Z = Y M⁻¹
+    shared = y.T @ y + reg * np.eye(k)  # M = YᵀY + λI, the same for every row
+    # Row m of each padded table is a zero sentinel that padding points to.
+    y_pad = np.vstack([y, np.zeros((1, k))])
+    z_pad = None
+    if solver == "exact":
+        z_pad = np.vstack([np.linalg.solve(shared, y.T).T, np.zeros((1, k))])  # Z = Y M⁻¹
 
-        def solve_chunk(chunk: tuple[np.ndarray, int]) -> None:
-            rows, c = chunk
+    def solve_chunk(j: int) -> None:
+        chunk = chunks[j]
+        rows, w, p, mask = chunk.rows, chunk.weights, chunk.prefs, chunk.mask
+        c = mask.shape[1]
+        y_c = y_pad[chunk.cols]  # (B, c, k) factors of the rated columns, zero rows as padding
+        v = (1.0 + w) * p  # (B, c) c·p
+        b = (v[:, None, :] @ y_c)[:, 0]  # (B, k) = Y_uᵀ C_u p_u
+        if solver == "cg":
+            new[rows] = _cg_batched(shared, y_c, w, b, current[rows], cg_steps)
+        elif c > k:  # primal: (B, k, k) systems YᵀY + λI + Y_uᵀ W_u Y_u
+            a = (y_c * w[..., None]).transpose(0, 2, 1) @ y_c + shared
+            new[rows] = np.linalg.solve(a, b[..., None])[..., 0]
+        else:  # dual: (B, c, c) systems W⁻¹ + Z_u Y_uᵀ (padding: identity rows)
             offset = np.arange(c)
-            mask = offset < counts[rows][:, None]  # (B, c) real entries
-            pos = np.where(mask, csr.indptr[rows][:, None] + offset, 0)
-            cols = np.where(mask, csr.indices[pos], m)
-            y_c = y_pad[cols]  # (B, c, k) factors of the rated columns, zero rows as padding
-            w = np.where(mask, weights[pos], 0.0)  # (B, c) c - 1
-            p = np.where(mask, prefs[pos], 0.0)  # (B, c) p
-            v = (1.0 + w) * p  # (B, c) c·p
-            b = (v[:, None, :] @ y_c)[:, 0]  # (B, k) = Y_uᵀ C_u p_u
-            if solver == "cg":
-                new[rows] = _cg_batched(shared, y_c, w, b, current[rows], cg_steps)
-            elif c > k:  # primal: (B, k, k) systems YᵀY + λI + Y_uᵀ W_u Y_u
-                a = (y_c * w[..., None]).transpose(0, 2, 1) @ y_c + shared
-                new[rows] = np.linalg.solve(a, b[..., None])[..., 0]
-            else:  # dual: (B, c, c) systems W⁻¹ + Z_u Y_uᵀ (padding: identity rows)
-                z_c = z_pad[cols]
-                d = z_c @ y_c.transpose(0, 2, 1)
-                d[:, offset, offset] += np.where(mask, 1.0 / np.where(mask, w, 1.0), 1.0)
-                t = np.linalg.solve(d, np.where(mask, v / np.where(mask, w, 1.0), 0.0)[..., None])
-                new[rows] = (z_c.transpose(0, 2, 1) @ t)[..., 0]
-            if rated_loss is not None:
-                fitted = (y_c @ new[rows][:, :, None])[..., 0]  # (B, c), 0 on padding
-                rated_loss[rows] = np.sum((1.0 + w) * (p - fitted) ** 2 - fitted**2, axis=1)
+            z_c = z_pad[chunk.cols]
+            d = z_c @ y_c.transpose(0, 2, 1)
+            d[:, offset, offset] += np.where(mask, 1.0 / np.where(mask, w, 1.0), 1.0)
+            t = np.linalg.solve(d, np.where(mask, v / np.where(mask, w, 1.0), 0.0)[..., None])
+            new[rows] = (z_c.transpose(0, 2, 1) @ t)[..., 0]
+        if rated_loss is not None:
+            fitted = (y_c @ new[rows][:, :, None])[..., 0]  # (B, c), 0 on padding
+            rated_loss[rows] = np.sum((1.0 + w) * (p - fitted) ** 2 - fitted**2, axis=1)
 
-        chunks = list(_chunks(counts, k, chunk_entries))
-        workers = min(resolve_workers(workers), len(chunks))
-        if workers == 1:
-            for chunk in chunks:
-                solve_chunk(chunk)
-        else:
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                list(pool.map(solve_chunk, chunks))
+    run_all(len(chunks), solve_chunk, pool, workers)
     return new
 
 
@@ -405,7 +467,7 @@ def fit_implicit_als(
         threshold = check_real("threshold", threshold)
     seed = check_seed("seed", seed)
     init_std = check_positive("init_std", init_std)
-    resolve_workers(workers)
+    workers = resolve_workers(workers)
     progress = check_bool("progress", progress)
     chunk_entries = check_int("chunk_entries", chunk_entries, minimum=1)
     matrix = as_matrix(train)
@@ -448,32 +510,32 @@ def fit_implicit_als(
             reg=reg, alpha=alpha, confidence=confidence, eps=eps, threshold=threshold
         ),
     )
-    step = {
-        "reg": reg,
-        "solver": solver,
-        "cg_steps": cg_steps,
-        "chunk_entries": chunk_entries,
-        "workers": workers,
-    }
-    # One BLAS thread for the whole fit (restored on the way out, also if a pass raises): the
-    # half-steps run their own threads over chunks.
+    step = {"reg": reg, "solver": solver, "cg_steps": cg_steps}
+    k_plan = {"k": k, "chunk_entries": chunk_entries}
+    user_chunks = plan_chunks(matrix.by_user, by_user_w, by_user_p, **k_plan)
+    item_chunks = plan_chunks(matrix.by_item, by_item_w, by_item_p, **k_plan)
+    # One BLAS thread and one thread pool for the whole fit (restored and shut down on the way
+    # out, also if a pass raises): the half-steps run their own threads over chunks.
     rated_loss = np.empty(matrix.n_items)  # the rated cells' part of L, per item
-    with single_threaded_blas():
+    with single_threaded_blas(), thread_pool(workers) as pool:
         for _ in tqdm(range(iterations), desc=model.name, disable=not progress):
-            model.user_factors = implicit_half_step(
-                matrix.by_user,
+            model.user_factors = _solve_chunks(
+                user_chunks,
+                matrix.n_users,
                 model.item_factors,
                 model.user_factors,
-                by_user_w,
-                by_user_p,
+                pool=pool,
+                workers=workers,
+                rated_loss=None,
                 **step,
             )
-            model.item_factors = implicit_half_step(
-                matrix.by_item,
+            model.item_factors = _solve_chunks(
+                item_chunks,
+                matrix.n_items,
                 model.user_factors,
                 model.item_factors,
-                by_item_w,
-                by_item_p,
+                pool=pool,
+                workers=workers,
                 rated_loss=rated_loss,
                 **step,
             )

@@ -15,6 +15,7 @@ from helpers.implicit_als import (
     implicit_half_step,
     implicit_half_step_reference,
     implicit_objective,
+    plan_chunks,
     preferences,
 )
 from helpers.matrix import build_matrix, csr_from_triples
@@ -274,3 +275,23 @@ def test_rating_confidence_needs_positive_ratings():
     with pytest.raises(ValueError, match="needs positive ratings"):
         fit_implicit_als(train, k=2, iterations=1, confidence="rating")
     fit_implicit_als(train, k=2, iterations=1)  # binary confidence does not read the stars
+
+
+@pytest.mark.parametrize("chunk_entries", [1, 8, 4096])
+def test_planned_chunks_hold_every_rating_once_and_pad_with_zeros(chunk_entries):
+    csr, _, _, weights, prefs = random_side(COUNTS)
+    chunks = plan_chunks(csr, weights, prefs, K, chunk_entries)
+    assert [ch.cost for ch in chunks] == sorted((ch.cost for ch in chunks), reverse=True)
+    rows = np.concatenate([ch.rows for ch in chunks])
+    assert sorted(rows.tolist()) == [r for r, c in enumerate(COUNTS) if c > 0]
+    seen = []
+    for ch in chunks:
+        assert ch.cols.shape == ch.weights.shape == ch.prefs.shape == ch.mask.shape
+        assert np.all(ch.cols[~ch.mask] == csr.n_cols)  # the zero sentinel row
+        assert np.all(ch.weights[~ch.mask] == 0) and np.all(ch.prefs[~ch.mask] == 0)
+        for row, cols, w, m in zip(ch.rows, ch.cols, ch.weights, ch.mask, strict=True):
+            lo, hi = csr.indptr[row], csr.indptr[row + 1]
+            np.testing.assert_array_equal(cols[m], csr.indices[lo:hi])
+            np.testing.assert_array_equal(w[m], weights[lo:hi])
+            seen += [(row, col) for col in cols[m]]
+    assert len(seen) == len(set(seen)) == csr.nnz

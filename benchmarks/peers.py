@@ -331,7 +331,7 @@ class Peer:
 def _yardsticks() -> dict[str, Yardstick]:
     """The series' benchmark rows (:mod:`benchmarks.models`) that peers are compared with, plus
     the speed target's model: ALS-WR with 20 iterations (as Surprise SVD's 20 epochs), in
-    float64 and with ``dtype="float32"``."""
+    float64 and with ``dtype="float32"``, and implicit ALS with ``dtype="float32"`` too."""
     names = ("sgd", "als", "biases", "nmf", "implicit_als", "bpr")
     sticks = {name: _series(name) for name in names if name in models.MODELS}
     als = sticks.get("als")
@@ -339,6 +339,10 @@ def _yardsticks() -> dict[str, Yardstick]:
         twenty = als.params | {"iterations": 20}
         sticks["als_20"] = Yardstick(als.label, als.target, twenty)
         sticks["als_20_f32"] = Yardstick(als.label, als.target, twenty | {"dtype": "float32"})
+    ials = sticks.get("implicit_als")
+    if ials is not None:
+        single = ials.params | {"dtype": "float32"}
+        sticks["implicit_als_f32"] = Yardstick(ials.label, ials.target, single)
     return sticks
 
 
@@ -387,7 +391,7 @@ PEERS: dict[str, Peer] = {
             "iterations": _IALS.get("iterations", 15),
             "random_state": 0,
         },
-        ("implicit_als",),
+        ("implicit_als", "implicit_als_f32"),
     ),
     "implicit_bpr": Peer(
         "implicit BPR",

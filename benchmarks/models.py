@@ -12,6 +12,7 @@ two ALS rows, chosen on the benchmark split's own training table (below):
   split (20 %, seed 0) of the benchmark's training table, validation RMSE 0.8770 / 0.8674 /
   0.8630 / **0.8615** / 0.8618 for reg 0.05 / 0.075 / 0.1 / 0.125 / 0.15 (notebook 05's nested
   cross-validation over all ratings had picked 0.1);
+* ALS-WR, float32: the ALS-WR row with ``dtype="float32"`` (the same fit in single precision);
 * ALS, λ·√n: ``fit_als(reg_exponent=0.5)``, each row penalised by reg times the square root of its
   number of ratings (between plain ALS and ALS-WR), 20 iterations; k and reg chosen the same way
   from k ∈ {50, 100} × reg ∈ {1, 1.25, 1.5, 2}: validation RMSE 0.8576 / 0.8553 / 0.8555 /
@@ -83,6 +84,11 @@ MODELS: dict[str, ModelSpec] = {
     "als": ModelSpec(
         "ALS-WR", "helpers.als:fit_als", "biased MF by alternating least squares (ALS-WR)"
     ),
+    "als_f32": ModelSpec(
+        "ALS-WR, float32",
+        "helpers.als:fit_als",
+        "ALS-WR computed in single precision (dtype='float32'): its speed and accuracy cost",
+    ),
     "als_sqrt": ModelSpec(
         "ALS, λ·√n",
         "helpers.als:fit_als",
@@ -133,6 +139,8 @@ PARAMS: dict[str, dict[str, Any]] = {
     "sgd": {"k": 50, "lr": 0.01, "reg": 0.05, "epochs": 20, "seed": 0},
     "svd_impute": {"k": 20, "impute": "baseline", "damping": 5.0},
     "als": {"k": 50, "reg": 0.125, "iterations": 10, "weighted": True, "seed": 0},
+    "als_f32": {"k": 50, "reg": 0.125, "iterations": 10, "weighted": True, "seed": 0}
+    | {"dtype": "float32"},
     "als_sqrt": {"k": 100, "reg": 1.25, "iterations": 20, "reg_exponent": 0.5, "seed": 0},
     "nmf": {
         "k": 20,
@@ -189,7 +197,7 @@ PARAMS: dict[str, dict[str, Any]] = {
 }
 
 #: Models measured by ``--scale`` and the parameter that counts their passes over the data.
-SCALE_MODELS: dict[str, str] = {"als": "iterations", "sgd": "epochs"}
+SCALE_MODELS: dict[str, str] = {"als": "iterations", "als_f32": "iterations", "sgd": "epochs"}
 
 
 def parse_model_names(names: list[str] | None, known: dict | None = None) -> list[str]:

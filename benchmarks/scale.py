@@ -12,6 +12,7 @@ growth: 1 means the cost is linear in the number of ratings.
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -22,11 +23,12 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks import models
 from benchmarks.measure import describe_machine, machine
 from benchmarks.report import fmt_mb, fmt_seconds, markdown_table, write_outputs
 
 #: Default passes per timed fit at every size (the time per pass hardly depends on them).
-DEFAULT_PASSES = {"als": 3, "sgd": 2}
+DEFAULT_PASSES = {"iterations": 3, "epochs": 2}
 
 #: From this many ratings on, a fit is timed once whatever ``repeats`` says (one fit lasts
 #: minutes; its time per pass is already an average over several passes).
@@ -37,7 +39,10 @@ DEFAULT_MEMORY_LIMIT_GB = 8.0
 
 #: Targets of the series for ALS on synthetic data (2 cores, k = 50):
 #: (ratings, iterations, seconds bound, process memory bound in GB).
-ALS_TARGETS = ((5_000_000, 20, 60.0, 1.5), (25_000_000, None, None, 8.0))
+ALS_TARGETS = ((5_000_000, 20, 30.0, 0.5), (25_000_000, None, None, 8.0))
+
+#: The scale models the ALS targets apply to.
+ALS_MODELS = ("als", "als_f32")
 
 SCALE_COLUMNS = (
     "ratings",
@@ -174,14 +179,16 @@ def plot_scaling(results: Sequence[dict[str, Any]], path: Path) -> Path:
 
 
 def targets_text(results: Sequence[dict[str, Any]]) -> list[str]:
-    """Lines comparing the ALS measurements with :data:`ALS_TARGETS` (sizes that were run)."""
+    """Lines comparing the ALS measurements (float64 and float32) with :data:`ALS_TARGETS`
+    (sizes that were run)."""
     lines = []
-    for n, iterations, seconds, gigabytes in ALS_TARGETS:
-        r = next((r for r in results if r["model"] == "als" and r["n_ratings"] == n), None)
+    for (n, iterations, seconds, gigabytes), name in itertools.product(ALS_TARGETS, ALS_MODELS):
+        r = next((r for r in results if r["model"] == name and r["n_ratings"] == n), None)
         if r is None:
             continue
         if "error" in r:
-            lines.append(f"- ALS, {n:,} ratings: failed ({r['error']}): target not met")
+            label = models.MODELS[name].label
+            lines.append(f"- {label}, {n:,} ratings: failed ({r['error']}): target not met")
             continue
         if seconds is not None:
             value = iterations * r["seconds_per_pass"]

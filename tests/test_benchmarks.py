@@ -46,9 +46,9 @@ def test_unknown_model_is_named_with_the_known_ones(capsys):
     assert "global_mean, biases, sgd, svd_impute, als" in err
 
 
-def test_scale_accepts_only_als_and_sgd(capsys):
+def test_scale_accepts_only_the_scale_models(capsys):
     err = _usage_error(["--scale", "--models", "biases"], capsys)
-    assert "unknown model(s) ['biases']; choose from als, sgd" in err
+    assert "unknown model(s) ['biases']; choose from als, als_f32, sgd" in err
 
 
 def test_train_needs_test(capsys):
@@ -78,7 +78,7 @@ def test_scaling_options_need_scale(argv, capsys):
 def test_scale_defaults_to_the_four_sizes():
     args = cli.parse_args(["--scale"])
     assert args.sizes == [100_000, 1_000_000, 5_000_000, 25_000_000]
-    assert args.models == ["als", "sgd"]
+    assert args.models == ["als", "als_f32", "sgd"]
     assert (args.iterations, args.epochs, args.memory_limit) == (3, 2, 8.0)
     args = cli.parse_args(["--scale", "--iterations", "7", "--memory-limit", "2.5"])
     assert (args.iterations, args.epochs, args.memory_limit) == (7, 2, 2.5)
@@ -402,13 +402,19 @@ def test_scale_table_and_slopes_skip_failures():
 
 def test_scale_targets_for_als():
     rows = [_scale_row(5_000_000, 2.5) | {"process_peak_mb": 1000.0}]
+    single = _scale_row(5_000_000, 1.25) | {"process_peak_mb": 480.0}
+    rows.append(single | {"model": "als_f32", "label": "ALS-WR, float32"})
     rows.append({"n_ratings": 25_000_000, "model": "als", "error": "MemoryError"})
     assert scale.targets_text(rows) == [
         "- ALS, 5,000,000 ratings, 20 iterations: 50.0 s (20 × 2.50 s per iteration; "
-        "target ≤ 60 s: met)",
+        "target ≤ 30 s: not met)",
         "- ALS, 5,000,000 ratings, peak memory of the whole process: 1000 MB "
-        "(target ≤ 1.5 GB: met)",
-        "- ALS, 25,000,000 ratings: failed (MemoryError): target not met",
+        "(target ≤ 0.5 GB: not met)",
+        "- ALS-WR, float32, 5,000,000 ratings, 20 iterations: 25.0 s (20 × 1.25 s per "
+        "iteration; target ≤ 30 s: met)",
+        "- ALS-WR, float32, 5,000,000 ratings, peak memory of the whole process: 480 MB "
+        "(target ≤ 0.5 GB: met)",
+        "- ALS-WR, 25,000,000 ratings: failed (MemoryError): target not met",
     ]
 
 

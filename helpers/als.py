@@ -495,15 +495,9 @@ def fit_als(
             )
             args = (model.user_bias, model.item_bias, model.user_factors, model.item_factors)
             objective = _objective(matrix, loss, *args, reg, exponent)
-            # the item half-step summed the squared (clipped) errors; Monitor takes the RMSE
-            # as a pair of arrays, so hand it [rmse] against [0], whose RMSE is that value
-            train_rmse = np.sqrt(clipped / matrix.nnz)
-            monitor.record(
-                model,
-                objective=objective,
-                train_true=np.array([train_rmse]),
-                train_pred=np.zeros(1),
-            )
+            # the item half-step summed the squared errors of the clipped predictions
+            train_rmse = float(np.sqrt(clipped / matrix.nnz))
+            monitor.record(model, objective=objective, train_rmse=train_rmse)
     return model
 
 

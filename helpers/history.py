@@ -78,17 +78,21 @@ class Monitor:
         objective: float | None = None,
         train_true: np.ndarray | None = None,
         train_pred: np.ndarray | None = None,
+        train_rmse: float | None = None,
         **extra: float,
     ) -> None:
         """Append one pass: ``objective`` if the monitor tracks it, train RMSE from
-        ``train_true``/``train_pred`` (clipped stars of the training ratings), the validation
-        metric of ``model``, and the ``extra`` values named when the monitor was made."""
+        ``train_true``/``train_pred`` (clipped stars of the training ratings) or as the value
+        ``train_rmse`` a kernel computed itself, the validation metric of ``model``, and the
+        ``extra`` values named when the monitor was made."""
         h = self.history
         h[X].append(len(h[X]) + 1)
         if "objective" in h:
             h["objective"].append(float(objective))
         if "train_rmse" in h:
-            h["train_rmse"].append(rmse_of(train_true, train_pred))
+            if train_rmse is None:
+                train_rmse = rmse_of(train_true, train_pred)
+            h["train_rmse"].append(float(train_rmse))
         if "valid_rmse" in h:
             h["valid_rmse"].append(rmse_of(self._vr, model.predict(self._vu, self._vi)))
         if "valid_ndcg" in h:

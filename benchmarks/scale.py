@@ -168,9 +168,7 @@ def plot_scaling(results: Sequence[dict[str, Any]], path: Path) -> Path:
     ax_t.set_title("Time per pass over the ratings")
     ax_m.set_ylabel("peak memory, MB (log scale)")
     ax_m.set_title("Peak memory")
-    fig.suptitle(
-        "Cost against data size: synthetic ratings, k = 50, float64 (slopes: least squares)"
-    )
+    fig.suptitle("Cost against data size: synthetic ratings, k = 50 (slopes: least squares)")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
@@ -214,7 +212,8 @@ def render(results: Sequence[dict[str, Any]], info: dict[str, Any], when: str) -
         "# Scaling: cost against the number of ratings",
         "",
         "Synthetic explicit ratings (low-rank structure plus noise, half stars 0.5–5, Zipf-like "
-        "activity of users and popularity of movies; `benchmarks/synthetic.py`), k = 50, float64.",
+        "activity of users and popularity of movies; `benchmarks/synthetic.py`), k = 50, "
+        "float64 unless the model says float32.",
         "",
         scale_table(results),
         "",

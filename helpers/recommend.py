@@ -612,18 +612,18 @@ def explain_ranking(
 
     The user half-step of implicit ALS (the model's fold-in rule ``model.fold_in``, an
     :class:`~helpers.implicit_als.ImplicitFoldIn`, with its ``reg``, ``alpha``, ``confidence``,
-    ``eps`` and ``threshold``) solves :math:`x_u = W_u Y^\\top C_u p_u` with
-    :math:`W_u = (Y^\\top C_u Y + \\lambda I)^{-1}`. Only the rated movies have :math:`p_{uj} \\ne
+    ``eps`` and ``threshold``) solves :math:`A_u x_u = Y^\\top C_u p_u` with
+    :math:`A_u = Y^\\top C_u Y + \\lambda I`. Only the rated movies have :math:`p_{uj} \\ne
     0`, so the score splits exactly into one term per rated movie (Hu, Koren & Volinsky 2008):
 
     .. math:: \\hat x_u^\\top y_i = \\sum_{j \\in I_u} s^u_{ij}\\, c_{uj}\\, p_{uj},
-              \\qquad s^u_{ij} = y_i^\\top W_u\\, y_j .
+              \\qquad s^u_{ij} = y_i^\\top A_u^{-1} y_j .
 
     :math:`s^u_{ij}` is a similarity of movies *i* and *j* in the user's own metric
-    :math:`W_u`. The user's ratings are their rows of ``train`` (the training ratings, or a
-    folded-in user's ``.ratings``); movies the model does not know are ignored. ``movie`` is a
-    movieId, or a title when ``movies`` is given. The result lists the ``n`` largest
-    contributions (ties to the smaller movieId) and the sum of the rest; see
+    :math:`A_u^{-1}` (Hu et al.'s :math:`W^u`). The user's ratings are their rows of ``train``
+    (the training ratings, or a folded-in user's ``.ratings``); movies the model does not know
+    are ignored. ``movie`` is a movieId, or a title when ``movies`` is given. The result lists
+    the ``n`` largest contributions (ties to the smaller movieId) and the sum of the rest; see
     :class:`RankingExplanation`. For a folded-in user the terms add up to the model's score; for
     a trained user they add up to the score of one more exact user half-step, and ``gap`` says
     how far the trained factors are from it. Costs one k × k solve and O(m k²) for
@@ -654,7 +654,7 @@ def explain_ranking(
     prefs = preferences(stars, rule.threshold)
     # Y^T C_u Y + λI = Y^T Y + Y_u^T (C_u - I) Y_u + λI: the matrix of the model's user half-step
     system = y.T @ y + y_u.T @ (extra[:, None] * y_u) + rule.reg * np.eye(model.k)
-    similarity = y_u @ np.linalg.solve(system, y[i])  # s_ij = y_j^T W_u y_i (W_u symmetric)
+    similarity = y_u @ np.linalg.solve(system, y[i])  # s_ij = y_j^T A_u^-1 y_i (A_u symmetric)
     confidence = 1.0 + extra
     terms = similarity * confidence * prefs
 

@@ -96,6 +96,7 @@ WRONG = {
     "04.2": 6.0,  # sum of the discarded values instead of the root of their squares
     "04.3": 0.8532,  # k = 50
     "04.4": "a",
+    "04.5": "a",  # the lightest users gain most in both comparisons
     "05.1": _ndcg_ideal_too_long,
     "05.2": 1.5,  # without damping
     "05.3": 0.1586,  # NDCG@10

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+import warnings
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -192,6 +193,18 @@ def _log(text: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark the arguments ask for; print the markdown and where it was written."""
     args = parse_args(argv)
+    # Spark starts its JVM by fork + exec after the neural rows have loaded JAX, which warns
+    # that a fork of a multithreaded process may deadlock; the child only execs java, so the
+    # warning (the one pytest's configuration filters too) says nothing about this run. The
+    # filter is undone on the way out.
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning
+        )
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     with threadpool_limits(args.threads) if args.threads else nullcontext():
         if args.scale:
             from benchmarks.scale import run_scale

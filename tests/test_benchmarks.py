@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -219,6 +220,14 @@ def test_cli_reports_a_bad_file_without_a_traceback(tmp_path, capsys):
     assert code == 2
     assert "error: --test file" in err and "does not exist" in err
     assert "Traceback" not in err
+
+
+def test_cli_leaves_the_warning_filters_as_it_found_them(tmp_path, capsys):
+    good = _csv(tmp_path, "userId,movieId,rating\n1,1,4\n", "train.csv")
+    before = list(warnings.filters)
+    cli.main(["--train", str(good), "--test", str(tmp_path / "missing.csv")])
+    capsys.readouterr()
+    assert warnings.filters == before
 
 
 def test_describe_counts_users_and_movies_of_both_sides():

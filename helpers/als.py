@@ -429,8 +429,9 @@ def fit_als(
     ``reg_exponent`` (0 to 2) penalises a row with n ratings by ``reg · n^reg_exponent``: 0 is
     plain ALS, 1 ALS-WR (``weighted=True``), 0.5 the square root of the count in between.
     ``dtype="float32"`` gathers, multiplies and solves in single precision (about a fifth less
-    time at k = 50; the model's arrays stay float64); it changes the results in about the 8th
-    significant digit (``benchmarks`` reports both).
+    time at k = 50 in one thread, less with two, where the small solves dominate; the model's
+    arrays stay float64); it changes the results in about the 8th significant digit
+    (``benchmarks`` reports both).
     """
     k = check_int("k", k, minimum=1)
     iterations = check_int("iterations", iterations, minimum=1)

@@ -139,8 +139,6 @@ PARAMS: dict[str, dict[str, Any]] = {
     "sgd": {"k": 50, "lr": 0.01, "reg": 0.05, "epochs": 20, "seed": 0},
     "svd_impute": {"k": 20, "impute": "baseline", "damping": 5.0},
     "als": {"k": 50, "reg": 0.125, "iterations": 10, "weighted": True, "seed": 0},
-    "als_f32": {"k": 50, "reg": 0.125, "iterations": 10, "weighted": True, "seed": 0}
-    | {"dtype": "float32"},
     "als_sqrt": {"k": 100, "reg": 1.25, "iterations": 20, "reg_exponent": 0.5, "seed": 0},
     "nmf": {
         "k": 20,
@@ -195,6 +193,8 @@ PARAMS: dict[str, dict[str, Any]] = {
         "seed": 0,
     },
 }
+
+PARAMS["als_f32"] = PARAMS["als"] | {"dtype": "float32"}  # the same fit in single precision
 
 #: Models measured by ``--scale`` and the parameter that counts their passes over the data.
 SCALE_MODELS: dict[str, str] = {"als": "iterations", "als_f32": "iterations", "sgd": "epochs"}

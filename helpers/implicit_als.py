@@ -298,7 +298,6 @@ def _solve_chunks(
         z = np.linalg.solve(shared, y.T).T  # Z = Y M⁻¹
         z_pad = np.vstack([z, np.zeros((1, k))]).astype(dtype, copy=False)
     shared = shared.astype(dtype, copy=False)
-    current = current.astype(dtype, copy=False)
 
     def solve_chunk(j: int) -> None:
         chunk = chunks[j]
@@ -308,7 +307,8 @@ def _solve_chunks(
         v = (1.0 + w) * p  # (B, c) c·p
         b = (v[:, None, :] @ y_c)[:, 0]  # (B, k) = Y_uᵀ C_u p_u
         if solver == "cg":
-            new[rows] = _cg_batched(shared, y_c, w, b, current[rows], cg_steps)
+            start = current[rows].astype(dtype, copy=False)  # CG starts from the current factors
+            new[rows] = _cg_batched(shared, y_c, w, b, start, cg_steps)
         elif c > k:  # primal: (B, k, k) systems YᵀY + λI + Y_uᵀ W_u Y_u
             a = (y_c * w[..., None]).transpose(0, 2, 1) @ y_c + shared
             new[rows] = np.linalg.solve(a, b[..., None])[..., 0]
